@@ -1,0 +1,99 @@
+"""OSS error responses: an XML body, the right status, and x-oss-request-id."""
+
+import base64
+import secrets
+from xml.sax.saxutils import escape
+
+from django.http import HttpResponse
+
+
+def new_request_id():
+    return secrets.token_hex(12).upper()
+
+
+class OssError(Exception):
+    """Raised anywhere below an OSS view; the view wrapper renders it."""
+
+    def __init__(self, status, code, message, **details):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def to_xml(self, request_id, host_id=""):
+        parts = [
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Error>',
+            f"<Code>{escape(self.code)}</Code>",
+            f"<Message>{escape(self.message)}</Message>",
+            f"<RequestId>{escape(request_id)}</RequestId>",
+            f"<HostId>{escape(host_id)}</HostId>",
+        ]
+        parts += [
+            f"<{name}>{escape(str(value))}</{name}>"
+            for name, value in self.details.items()
+        ]
+        parts.append("</Error>\n")
+        return "".join(parts).encode("utf-8")
+
+    def response(self, request):
+        request_id = getattr(request, "oss_request_id", None) or new_request_id()
+        body = self.to_xml(request_id, request.get_host())
+        response = HttpResponse(status=self.status, content_type="application/xml")
+        if request.method == "HEAD":
+            # HEAD has no body, so OSS carries the error document in a header.
+            response["x-oss-err"] = base64.b64encode(body).decode("ascii")
+        else:
+            response.content = body
+        response["Content-Length"] = str(len(response.content))
+        response["x-oss-request-id"] = request_id
+        # The Back-to-Origin middleware looks for would-be NoSuchKey answers.
+        response.oss_error_code = self.code
+        return response
+
+
+def no_such_bucket(name):
+    return OssError(
+        404, "NoSuchBucket", "The specified bucket does not exist.", BucketName=name
+    )
+
+
+def no_such_key(key):
+    return OssError(404, "NoSuchKey", "The specified key does not exist.", Key=key)
+
+
+def access_denied(
+    message="You have no right to access this object because of bucket acl.",
+):
+    return OssError(403, "AccessDenied", message)
+
+
+def invalid_object_name(key, reason):
+    return OssError(400, "InvalidObjectName", reason, Key=key)
+
+
+def invalid_range(size):
+    return OssError(
+        416,
+        "InvalidRange",
+        "The requested range cannot be satisfied.",
+        ActualObjectSize=size,
+    )
+
+
+def precondition_failed(condition):
+    return OssError(
+        412,
+        "PreconditionFailed",
+        "At least one of the pre-conditions you specified did not hold.",
+        Condition=condition,
+    )
+
+
+def method_not_allowed(method):
+    return OssError(
+        405,
+        "MethodNotAllowed",
+        "The specified method is not allowed against this resource.",
+        Method=method,
+    )

@@ -1,0 +1,19 @@
+from django.conf import settings
+
+
+class VirtualHostBucketMiddleware:
+    """Route <bucket>.<OSS_DOMAIN>/<key> to the path-style /<bucket>/<key>."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.suffix = "." + settings.OSS_DOMAIN if settings.OSS_DOMAIN else None
+
+    def __call__(self, request):
+        if self.suffix:
+            host = request.get_host().rsplit(":", 1)[0].lower()
+            if host.endswith(self.suffix):
+                bucket = host[: -len(self.suffix)]
+                if bucket and "." not in bucket:
+                    request.path_info = f"/{bucket}{request.path_info}"
+                    request.path = f"{request.META.get('SCRIPT_NAME', '').rstrip('/')}{request.path_info}"
+        return self.get_response(request)

@@ -1,0 +1,127 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from buckets.names import key_db_collation, key_range, validate_bucket_name
+
+
+class Bucket(models.Model):
+    class Acl(models.TextChoices):
+        PRIVATE = "private", "Private"
+        PUBLIC_READ = "public-read", "Public Read"
+        PUBLIC_READ_WRITE = "public-read-write", "Public Read/Write"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="buckets"
+    )
+    name = models.CharField(
+        max_length=63,
+        unique=True,
+        validators=[validate_bucket_name],
+        error_messages={
+            "unique": "A bucket with this name already exists. Bucket names are unique across all users."
+        },
+    )
+    acl = models.CharField(
+        "ACL", max_length=20, choices=Acl.choices, default=Acl.PRIVATE
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def is_owned_by(self, user):
+        return user is not None and user.is_authenticated and user.pk == self.owner_id
+
+    def readable_by(self, user):
+        """GET/HEAD of objects: public buckets to anyone, private ones to the owner."""
+        return self.acl in (
+            self.Acl.PUBLIC_READ,
+            self.Acl.PUBLIC_READ_WRITE,
+        ) or self.is_owned_by(user)
+
+    def writable_by(self, user):
+        """PUT/DELETE of objects: public-read-write buckets to anyone, others to the owner."""
+        return self.acl == self.Acl.PUBLIC_READ_WRITE or self.is_owned_by(user)
+
+    def usage(self):
+        """Object count and total bytes, in one query."""
+        totals = self.stored_objects.aggregate(count=Count("id"), size=Sum("size"))
+        return totals["count"], totals["size"] or 0
+
+    def is_empty(self):
+        return not self.stored_objects.exists()
+
+    def objects_with_prefix(self, prefix):
+        low, high = key_range(prefix)
+        queryset = self.stored_objects.filter(key__gte=low)
+        return queryset.filter(key__lt=high) if high is not None else queryset
+
+
+class StoredObject(models.Model):
+    """One object's row; its bytes are the storage file named by `blob`."""
+
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.PROTECT, related_name="stored_objects"
+    )
+    key = models.CharField(max_length=1023, db_collation=key_db_collation())
+    blob = models.CharField(max_length=100, unique=True)
+    size = models.BigIntegerField()
+    md5 = models.CharField(max_length=32)
+    content_type = models.CharField(max_length=1024, default="application/octet-stream")
+    content_encoding = models.CharField(max_length=1024, blank=True)
+    content_disposition = models.CharField(max_length=1024, blank=True)
+    content_language = models.CharField(max_length=1024, blank=True)
+    cache_control = models.CharField(max_length=1024, blank=True)
+    expires = models.CharField(max_length=1024, blank=True)
+    user_meta = models.JSONField(default=dict, blank=True)
+    mirrored = models.BooleanField(default=False)
+    last_modified = models.DateTimeField(default=timezone.now)
+
+    # Saved metadata fields and the response headers they become (SPEC §4).
+    METADATA_HEADERS = {
+        "content_type": "Content-Type",
+        "content_encoding": "Content-Encoding",
+        "content_disposition": "Content-Disposition",
+        "content_language": "Content-Language",
+        "cache_control": "Cache-Control",
+        "expires": "Expires",
+    }
+
+    class Meta:
+        ordering = ["bucket", "key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket", "key"], name="unique_key_per_bucket"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.bucket_id}/{self.key}"
+
+    @property
+    def etag(self):
+        """OSS quotes the upper-case hex MD5."""
+        return f'"{self.md5.upper()}"'
+
+    @property
+    def name(self):
+        """The last path segment, as the Files tab shows it."""
+        return self.key.rstrip("/").rsplit("/", 1)[-1] + (
+            "/" if self.key.endswith("/") else ""
+        )
+
+    @property
+    def is_folder(self):
+        return self.key.endswith("/") and self.size == 0
+
+    def metadata_headers(self):
+        return {
+            header: getattr(self, field)
+            for field, header in self.METADATA_HEADERS.items()
+            if getattr(self, field)
+        }

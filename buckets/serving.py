@@ -1,0 +1,131 @@
+"""Serving a stored object: conditional requests, single byte ranges, streaming."""
+
+import re
+
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.utils.cache import get_conditional_response
+from django.utils.http import (
+    content_disposition_header,
+    http_date,
+    parse_http_date_safe,
+)
+
+from buckets import errors
+from buckets.storage import CHUNK_SIZE, open_blob
+
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def parse_range(header, size):
+    """Return (start, end) inclusive for a satisfiable single range, None to serve it all.
+
+    Like OSS, a malformed or multi-part range is ignored; a well-formed one that
+    starts past the end raises InvalidRange (416).
+    """
+    match = _RANGE_RE.match((header or "").strip())
+    if not match or match.groups() == ("", ""):
+        return None
+    first, last = match.groups()
+    if first == "":
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise errors.invalid_range(size)
+        return max(size - suffix, 0), size - 1
+    start = int(first)
+    end = int(last) if last else size - 1
+    if end < start:
+        return None
+    if start >= size:
+        raise errors.invalid_range(size)
+    return start, min(end, size - 1)
+
+
+def _range_applies(request, obj):
+    """If-Range: only honour the range while the validator still matches."""
+    if_range = request.headers.get("If-Range")
+    if not if_range:
+        return True
+    if if_range.strip().startswith(('"', "W/")):
+        return if_range.strip() == obj.etag
+    since = parse_http_date_safe(if_range)
+    return since is not None and int(obj.last_modified.timestamp()) <= since
+
+
+def iter_blob_range(obj, start, length):
+    with open_blob(obj) as handle:
+        handle.seek(start)
+        remaining = length
+        while remaining > 0:
+            chunk = handle.read(min(CHUNK_SIZE, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
+
+
+def object_headers(obj):
+    headers = {
+        "Content-Type": obj.content_type or "application/octet-stream",
+        "ETag": obj.etag,
+        "Last-Modified": http_date(obj.last_modified.timestamp()),
+        "Accept-Ranges": "bytes",
+        "x-oss-object-type": "Normal",
+        "x-oss-storage-class": "Standard",
+    }
+    headers.update(obj.metadata_headers())
+    headers.update(
+        {f"x-oss-meta-{name}": value for name, value in obj.user_meta.items()}
+    )
+    if obj.mirrored:
+        headers["x-oss-tag"] = "MIRROR"
+    return headers
+
+
+def serve_object(request, obj, *, as_attachment=False):
+    """The GET/HEAD response for an existing object, streamed from storage."""
+    headers = object_headers(obj)
+    if as_attachment:
+        headers["Content-Disposition"] = content_disposition_header(
+            True, obj.name.rstrip("/") or "download"
+        )
+    unconditional = _with_headers(HttpResponse(), headers)
+    conditional = get_conditional_response(
+        request,
+        etag=obj.etag,
+        last_modified=int(obj.last_modified.timestamp()),
+        response=unconditional,
+    )
+    if conditional.status_code == 412:
+        raise errors.precondition_failed("If-Match/If-Unmodified-Since")
+    if conditional is not unconditional:
+        return conditional  # 304 Not Modified, validators and caching headers kept
+
+    byte_range = (
+        parse_range(request.headers.get("Range"), obj.size)
+        if _range_applies(request, obj)
+        else None
+    )
+    start, end = byte_range or (0, obj.size - 1)
+    length = end - start + 1 if obj.size else 0
+
+    if request.method == "HEAD":
+        response = HttpResponse(status=206 if byte_range else 200)
+    elif byte_range:
+        response = StreamingHttpResponse(
+            iter_blob_range(obj, start, length), status=206
+        )
+    else:
+        # FileResponse hands the open file to the server's sendfile wrapper.
+        response = FileResponse(open_blob(obj))
+        del response["Content-Disposition"]
+    if byte_range:
+        response["Content-Range"] = f"bytes {start}-{end}/{obj.size}"
+    _with_headers(response, headers)
+    response["Content-Length"] = str(length)
+    return response
+
+
+def _with_headers(response, headers):
+    for name, value in headers.items():
+        response[name] = value
+    return response

@@ -1,0 +1,184 @@
+"""Settings, read from the environment once (SPEC §8)."""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name, default=""):
+    return os.environ.get(name, default)
+
+
+def env_int(name, default):
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+def env_bool(name, default=False):
+    value = os.environ.get(name, "")
+    if not value.strip():
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name, default):
+    value = os.environ.get(name, "")
+    items = value.split(",") if value.strip() else default
+    return [item.strip() for item in items if item.strip()]
+
+
+def _read_or_create_secret_key(data_dir):
+    """Keep one generated key in DATA_DIR so sessions survive restarts."""
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(50)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key
+    except FileExistsError:  # pragma: no cover - lost a race with another process
+        return path.read_text().strip()
+
+
+HOST = env_str("HOST", "127.0.0.1")
+PORT = env_int("PORT", 8000)
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = env_str("SECRET_KEY") or _read_or_create_secret_key(DATA_DIR)
+DEBUG = env_bool("DEBUG", False)
+
+# Virtual-host style requests arrive as <bucket>.<OSS_DOMAIN>.
+OSS_DOMAIN = env_str("OSS_DOMAIN", "").strip(".").lower()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"])
+if OSS_DOMAIN and "*" not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS += [OSS_DOMAIN, "." + OSS_DOMAIN]
+
+ORIGIN_TIMEOUT_SECONDS = float(env_str("ORIGIN_TIMEOUT_SECONDS", "10"))
+ORIGIN_MAX_BYTES = env_int("ORIGIN_MAX_BYTES", 5 * 1024**3)
+ORIGIN_ALLOW_PRIVATE = env_bool("ORIGIN_ALLOW_PRIVATE", False)
+BACK_TO_ORIGIN_MAX_RULES = env_int("BACK_TO_ORIGIN_MAX_RULES", 5)
+
+# Object bytes live under DATA_DIR/objects; partial writes under DATA_DIR/tmp.
+OBJECT_STORAGE_DIR = DATA_DIR / "objects"
+OBJECT_TMP_DIR = DATA_DIR / "tmp"
+OBJECT_TMP_DIR.mkdir(parents=True, exist_ok=True)
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "rest_framework",
+    "buckets",
+    "origin",
+    "console",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "buckets.middleware.VirtualHostBucketMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+# Object URLs are not console pages: never rewrite them with a trailing slash.
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "db.sqlite3",
+            "OPTIONS": {
+                # WAL lets readers run beside a writer; IMMEDIATE transactions plus a
+                # busy timeout make writers queue instead of failing with "database is locked".
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "console-home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# whitenoise serves straight from the app and project static folders, so a fresh
+# checkout needs no collectstatic step.
+WHITENOISE_USE_FINDERS = True
+
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(OBJECT_STORAGE_DIR)},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Uploads larger than this spool to DATA_DIR/tmp, on the same file system as the
+# object store, so committing them is a rename.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = str(OBJECT_TMP_DIR)
+FILE_UPLOAD_PERMISSIONS = 0o640
+DATA_UPLOAD_MAX_NUMBER_FILES = 1000
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # 404s and 403s are ordinary answers of an object store, not warnings.
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

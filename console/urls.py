@@ -1,0 +1,38 @@
+from django.urls import path
+
+from console import views
+
+urlpatterns = [
+    path("", views.home, name="console-home"),
+    path("buckets/create", views.bucket_create, name="console-bucket-create"),
+    path("buckets/<str:name>/", views.bucket_overview, name="console-bucket"),
+    path(
+        "buckets/<str:name>/delete", views.bucket_delete, name="console-bucket-delete"
+    ),
+    path("buckets/<str:name>/files/", views.bucket_files, name="console-files"),
+    path(
+        "buckets/<str:name>/files/upload",
+        views.files_upload,
+        name="console-files-upload",
+    ),
+    path(
+        "buckets/<str:name>/files/folder",
+        views.folder_create,
+        name="console-folder-create",
+    ),
+    path("buckets/<str:name>/files/object", views.object_detail, name="console-object"),
+    path(
+        "buckets/<str:name>/files/download",
+        views.object_download,
+        name="console-object-download",
+    ),
+    path(
+        "buckets/<str:name>/files/delete",
+        views.object_delete,
+        name="console-object-delete",
+    ),
+    path(
+        "buckets/<str:name>/settings/", views.bucket_settings, name="console-settings"
+    ),
+    path("buckets/<str:name>/settings/acl", views.acl_edit, name="console-acl"),
+]
