@@ -1,6 +1,6 @@
 from django.urls import path
 
-from console import views
+from console import rule_views, views
 
 urlpatterns = [
     path("", views.home, name="console-home"),
@@ -35,4 +35,42 @@ urlpatterns = [
         "buckets/<str:name>/settings/", views.bucket_settings, name="console-settings"
     ),
     path("buckets/<str:name>/settings/acl", views.acl_edit, name="console-acl"),
+]
+
+urlpatterns += [
+    path(
+        "buckets/<str:name>/settings/back-to-origin/",
+        rule_views.rule_list,
+        name="console-rules",
+    ),
+    path(
+        "buckets/<str:name>/settings/back-to-origin/create",
+        rule_views.rule_create,
+        name="console-rule-create",
+    ),
+    path(
+        "buckets/<str:name>/settings/back-to-origin/mode-fields",
+        rule_views.rule_mode_fields,
+        name="console-rule-mode-fields",
+    ),
+    path(
+        "buckets/<str:name>/settings/back-to-origin/header-row",
+        rule_views.rule_header_row,
+        name="console-rule-header-row",
+    ),
+    path(
+        "buckets/<str:name>/settings/back-to-origin/<int:rule_id>/edit",
+        rule_views.rule_edit,
+        name="console-rule-edit",
+    ),
+    path(
+        "buckets/<str:name>/settings/back-to-origin/<int:rule_id>/clear",
+        rule_views.rule_clear,
+        name="console-rule-clear",
+    ),
+    path(
+        "buckets/<str:name>/settings/back-to-origin/<int:rule_id>/move",
+        rule_views.rule_move,
+        name="console-rule-move",
+    ),
 ]

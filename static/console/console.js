@@ -16,3 +16,35 @@ document.addEventListener("change", (event) => {
   const names = Array.from(event.target.files).map((file) => file.name);
   document.getElementById("upload-status").textContent = names.length ? names.join(", ") : "";
 });
+
+// Header-rule rows are removed in place; panels close without a round trip.
+document.addEventListener("click", (event) => {
+  const remove = event.target.closest("[data-remove-row]");
+  if (remove) {
+    remove.closest(".header-row").remove();
+    return;
+  }
+  const close = event.target.closest("[data-close-panel]");
+  if (close && window.htmx) {
+    event.preventDefault();
+    const panel = close.closest(".panel");
+    panel.replaceChildren();
+    panel.className = "";
+  }
+});
+
+// "Replace or delete file prefix" appears once a File Name Prefix is entered.
+function syncPrefixOptions(form) {
+  const prefix = form.querySelector("[name=key_prefix]");
+  if (!prefix) return;
+  form.querySelectorAll("[data-requires-prefix]").forEach((block) => {
+    block.hidden = prefix.value.trim() === "";
+  });
+}
+document.addEventListener("input", (event) => {
+  if (event.target.name === "key_prefix") syncPrefixOptions(event.target.form);
+});
+document.addEventListener("htmx:afterSettle", (event) => {
+  const form = event.target.closest ? event.target.closest("form") : null;
+  if (form) syncPrefixOptions(form);
+});

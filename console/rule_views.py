@@ -1,0 +1,149 @@
+"""Basic Settings > Back-to-Origin: the rule list and the Create Rule / Edit form."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import reswap, retarget
+
+from console.rule_forms import RuleForm
+from console.views import _bucket_context, _get_bucket_for_user
+from origin.models import BackToOriginRule
+
+
+def _get_rule_for_user(request, name, rule_id):
+    bucket = _get_bucket_for_user(request, name)
+    return bucket, get_object_or_404(BackToOriginRule, bucket=bucket, pk=rule_id)
+
+
+def _editor_context(request, bucket, **extra):
+    rules = list(bucket.origin_rules.order_by("position"))
+    return _bucket_context(
+        request,
+        bucket,
+        "settings",
+        rules=rules,
+        rules_editing=True,
+        max_rules=settings.BACK_TO_ORIGIN_MAX_RULES,
+        at_rule_limit=len(rules) >= settings.BACK_TO_ORIGIN_MAX_RULES,
+        **extra,
+    )
+
+
+def _render_editor(request, bucket, **extra):
+    """The rule list: the whole editor for htmx, the settings page otherwise."""
+    ctx = _editor_context(request, bucket, **extra)
+    if request.htmx:
+        response = render(request, "console/_rule_editor.html", ctx)
+        return reswap(retarget(response, "#back-to-origin-section"), "outerHTML")
+    return render(request, "console/bucket_settings.html", ctx)
+
+
+@login_required
+@require_GET
+def rule_list(request, name):
+    return _render_editor(request, _get_bucket_for_user(request, name))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rule_create(request, name):
+    bucket = _get_bucket_for_user(request, name)
+    return _rule_form(request, bucket, BackToOriginRule(bucket=bucket))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rule_edit(request, name, rule_id):
+    bucket, rule = _get_rule_for_user(request, name, rule_id)
+    return _rule_form(request, bucket, rule)
+
+
+def _rule_form(request, bucket, rule):
+    form = RuleForm(request.POST or None, instance=rule)
+    if request.method == "POST" and form.is_valid():
+        try:
+            form.instance.save_in_order()
+        except ValidationError as error:  # lost a race for the last free slot
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"Rule {form.instance.position} saved.")
+            return (
+                _render_editor(request, bucket)
+                if request.htmx
+                else redirect("console-rules", bucket.name)
+            )
+    ctx = _editor_context(request, bucket, form=form, editing_rule=rule)
+    template = (
+        "console/_rule_form.html" if request.htmx else "console/bucket_settings.html"
+    )
+    return render(request, template, ctx)
+
+
+@login_required
+@require_GET
+def rule_mode_fields(request, name):
+    """Swap the Mirroring / Redirection fields, keeping what was typed."""
+    bucket = _get_bucket_for_user(request, name)
+    rule_id = request.GET.get("rule_id")
+    rule = (
+        get_object_or_404(BackToOriginRule, bucket=bucket, pk=rule_id)
+        if rule_id
+        else BackToOriginRule(bucket=bucket)
+    )
+    form = RuleForm.for_mode_switch(request.GET, rule)
+    return render(
+        request, "console/_rule_mode_fields.html", {"bucket": bucket, "form": form}
+    )
+
+
+@login_required
+@require_GET
+def rule_header_row(request, name):
+    """One empty row for a header list, appended in place."""
+    _get_bucket_for_user(request, name)
+    field_name = request.GET.get("list", "")
+    if field_name not in RuleForm.HEADER_LISTS:
+        field_name = "pass_headers"
+    pairs = RuleForm.base_fields[field_name].pairs
+    return render(
+        request,
+        "console/_header_row.html",
+        {"field_name": field_name, "pairs": pairs, "row": ["", ""] if pairs else ""},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rule_clear(request, name, rule_id):
+    bucket, rule = _get_rule_for_user(request, name, rule_id)
+    if request.method == "POST":
+        rule.clear()
+        messages.success(request, f"Rule {rule.position} cleared.")
+        return (
+            _render_editor(request, bucket)
+            if request.htmx
+            else redirect("console-rules", bucket.name)
+        )
+    ctx = _editor_context(request, bucket, clearing_rule=rule)
+    return render(
+        request,
+        "console/_rule_clear_confirm.html"
+        if request.htmx
+        else "console/bucket_settings.html",
+        ctx,
+    )
+
+
+@login_required
+@require_POST
+def rule_move(request, name, rule_id):
+    bucket, rule = _get_rule_for_user(request, name, rule_id)
+    rule.move(-1 if request.POST.get("direction") == "up" else 1)
+    return (
+        _render_editor(request, bucket)
+        if request.htmx
+        else redirect("console-rules", bucket.name)
+    )

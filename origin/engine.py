@@ -1,0 +1,249 @@
+"""The Back-to-Origin rule engine: plain Python, no Django, no network.
+
+Rules arrive as frozen dataclasses (models adapt with `rule.to_engine()`); the
+functions here decide which rule applies and what the origin request or the
+redirect looks like. The runtime and the dry run both call them.
+"""
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote_plus
+
+MIRROR = "mirror"
+REDIRECT = "redirect"
+
+# Redirection target-key options (how the Location's path is built).
+TARGET_KEEP = "keep"
+TARGET_AFFIX = "affix"
+TARGET_FIXED = "fixed"
+TARGET_REPLACE_PREFIX = "replace_prefix"
+
+HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]+$")
+MAX_HEADER_BYTES = 1024
+MAX_HEADERS_PER_LIST = 10
+
+FORBIDDEN_HEADER_PREFIXES = ("x-oss-", "oss-", "x-drs-", "proxy-")
+FORBIDDEN_HEADERS = {
+    "content-length": "the origin's body sets its own length",
+    "authorization": "credentials are never forwarded",
+    "authorization2": "credentials are never forwarded",
+    "range": "mirroring always fetches the whole object",
+    "date": "the request date is the fetcher's own",
+    "host": "the Host is always the origin's",
+    "connection": "it is a hop-by-hop header",
+    "keep-alive": "it is a hop-by-hop header",
+    "te": "it is a hop-by-hop header",
+    "trailer": "it is a hop-by-hop header",
+    "transfer-encoding": "it is a hop-by-hop header",
+    "upgrade": "it is a hop-by-hop header",
+    "expect": "it is a hop-by-hop header",
+}
+_PREFIX_REASONS = {
+    "x-oss-": "headers starting with x-oss- are reserved by OSS",
+    "oss-": "headers starting with oss- are reserved by OSS",
+    "x-drs-": "headers starting with x-drs- are reserved by OSS",
+    "proxy-": "proxy-* headers are hop-by-hop",
+}
+
+# Signature and presign parameters are the client's credentials, never the origin's business.
+AUTH_QUERY_PARAMETERS = {"ossaccesskeyid", "expires", "signature", "security-token"}
+AUTH_QUERY_PREFIXES = ("x-oss-",)
+
+FIXED_USER_AGENT = "OSS-Back-to-Origin/1.0"
+
+
+@dataclass(frozen=True)
+class HeaderCondition:
+    """The request must carry header `name` whose value equals `equals`."""
+
+    name: str
+    equals: str = ""
+
+
+@dataclass(frozen=True)
+class HeaderTransmission:
+    """The transmission rule of HTTP header (SPEC §5)."""
+
+    pass_all: bool = False
+    pass_names: tuple = ()
+    remove_names: tuple = ()
+    set_headers: tuple = ()  # (name, value) pairs
+
+
+@dataclass(frozen=True)
+class Rule:
+    position: int
+    mode: str
+    rule_id: int | None = None
+    # Prerequisite
+    key_prefix: str = ""
+    key_suffix: str = ""
+    http_status: int | None = 404
+    include_headers: tuple = ()  # HeaderCondition
+    # Origin URL
+    protocol: str = "https"
+    host: str = ""
+    path: str = ""
+    pass_query_string: bool = False
+    # Mirroring
+    follow_redirects: bool = True
+    check_md5: bool = False
+    replace_prefix: bool = False
+    replace_prefix_with: str = ""
+    secondary_url: str = ""
+    probe_url: str = ""
+    headers: HeaderTransmission = field(default_factory=HeaderTransmission)
+    # Redirection
+    redirect_code: int = 301
+    redirect_target: str = TARGET_KEEP
+    target_prefix: str = ""
+    target_suffix: str = ""
+    target_fixed_path: str = ""
+
+
+@dataclass(frozen=True)
+class Redirection:
+    status: int
+    location: str
+
+
+def forbidden_header_reason(name):
+    """Why a header may never be sent to an origin, or None when it may."""
+    lowered = name.lower()
+    if lowered in FORBIDDEN_HEADERS:
+        return FORBIDDEN_HEADERS[lowered]
+    for prefix in FORBIDDEN_HEADER_PREFIXES:
+        if lowered.startswith(prefix):
+            return _PREFIX_REASONS[prefix]
+    return None
+
+
+def mismatch_reason(rule, key, status, request_headers):
+    """Why `rule` does not apply to this request, or None when it does."""
+    if rule.key_prefix and not key.startswith(rule.key_prefix):
+        return f"key does not start with {rule.key_prefix!r}"
+    if rule.key_suffix and not key.endswith(rule.key_suffix):
+        return f"key does not end with {rule.key_suffix!r}"
+    if rule.http_status is not None and rule.http_status != status:
+        return f"status would be {status}, rule wants {rule.http_status}"
+    lowered = {name.lower(): value for name, value in _header_items(request_headers)}
+    for condition in rule.include_headers:
+        value = lowered.get(condition.name.lower())
+        if value is None:
+            return f"request has no {condition.name} header"
+        if value != condition.equals:
+            return f"{condition.name} is {value!r}, rule wants {condition.equals!r}"
+    return None
+
+
+def select_rule(rules, key, status, request_headers):
+    """The first rule, by position, whose prerequisite holds; None when none does.
+
+    First match wins: there is no fall-through, even if that rule's origin fails.
+    """
+    for rule in sorted(rules, key=lambda rule: rule.position):
+        if mismatch_reason(rule, key, status, request_headers) is None:
+            return rule
+    return None
+
+
+def _header_items(headers):
+    return headers.items() if hasattr(headers, "items") else headers
+
+
+def _replace_key_prefix(rule, key):
+    if rule.replace_prefix and rule.key_prefix and key.startswith(rule.key_prefix):
+        return rule.replace_prefix_with + key[len(rule.key_prefix) :]
+    return key
+
+
+def encode_key(key):
+    """Percent-encode a key for a URL path, keeping `/` and RFC 3986 unreserved characters."""
+    return quote(key.encode("utf-8"), safe="/-_.~")
+
+
+def _is_auth_parameter(raw_pair):
+    name = unquote_plus(raw_pair.split("=", 1)[0]).lower()
+    return name in AUTH_QUERY_PARAMETERS or name.startswith(AUTH_QUERY_PREFIXES)
+
+
+def strip_auth_parameters(query):
+    """The query string without OSS signature/presign parameters, the rest byte for byte as received."""
+    return "&".join(
+        pair
+        for pair in (query or "").split("&")
+        if pair and not _is_auth_parameter(pair)
+    )
+
+
+def origin_base_url(rule):
+    """`protocol://host/path/`, the MirrorURL of the rule."""
+    path = rule.path.strip("/")
+    return f"{rule.protocol}://{rule.host}/" + (encode_key(path) + "/" if path else "")
+
+
+def build_origin_url(rule, key, query="", base_url=None):
+    """The URL a mirroring rule fetches for `key` (base + key after prefix replace/delete).
+
+    `base_url` is the secondary origin when the primary's probe failed.
+    """
+    base = base_url or origin_base_url(rule)
+    if not base.endswith("/"):
+        base += "/"
+    url = base + encode_key(_replace_key_prefix(rule, key).lstrip("/"))
+    if rule.pass_query_string:
+        kept = strip_auth_parameters(query)
+        if kept:
+            url += "?" + kept
+    return url
+
+
+def transmit_headers(transmission, request_headers):
+    """Headers sent to the origin: all → these → remove → set; forbidden ones never pass.
+
+    Names compare case-insensitively; the client's spelling is kept.
+    """
+    chosen = {}  # lower-case name -> (name, value)
+    pass_names = {name.lower() for name in transmission.pass_names}
+    for name, value in _header_items(request_headers):
+        if forbidden_header_reason(name):
+            continue
+        if transmission.pass_all or name.lower() in pass_names:
+            chosen[name.lower()] = (name, value)
+    for name in transmission.remove_names:
+        chosen.pop(name.lower(), None)
+    for name, value in transmission.set_headers:
+        if not forbidden_header_reason(name):
+            chosen[name.lower()] = (name, value)
+    return dict(chosen.values())
+
+
+def origin_request_headers(rule, request_headers):
+    """The full header set of an origin request, with the fixed User-Agent unless transmitted."""
+    headers = transmit_headers(rule.headers, request_headers)
+    if not any(name.lower() == "user-agent" for name in headers):
+        headers["User-Agent"] = FIXED_USER_AGENT
+    return headers
+
+
+def redirect_target_key(rule, key):
+    if rule.redirect_target == TARGET_AFFIX:
+        return f"{rule.target_prefix}{key}{rule.target_suffix}"
+    if rule.redirect_target == TARGET_FIXED:
+        return rule.target_fixed_path.lstrip("/")
+    if rule.redirect_target == TARGET_REPLACE_PREFIX:
+        if rule.key_prefix and key.startswith(rule.key_prefix):
+            return rule.replace_prefix_with + key[len(rule.key_prefix) :]
+        # Without a prefix condition the value is prepended (OSS console behaviour).
+        return rule.replace_prefix_with + key
+    return key
+
+
+def redirect_location(rule, key, query=""):
+    """The Redirection Code and Location a redirection rule answers for `key`."""
+    location = f"{rule.protocol}://{rule.host}/{encode_key(redirect_target_key(rule, key).lstrip('/'))}"
+    if rule.pass_query_string:
+        kept = strip_auth_parameters(query)
+        if kept:
+            location += "?" + kept
+    return Redirection(status=rule.redirect_code, location=location)

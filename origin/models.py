@@ -1,0 +1,589 @@
+"""Back-to-Origin rules: up to BACK_TO_ORIGIN_MAX_RULES ordered rules per bucket.
+
+Fields map one-to-one onto OSS RoutingRule XML (reference §2.2), noted per field.
+All validation lives in `clean()`, shared by the console form, the API and the XML parser.
+"""
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+
+from buckets.models import Bucket
+from origin import engine
+from origin.addresses import internal_host_reason
+
+_HOST_RE = re.compile(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$"
+)
+_IPV6_RE = re.compile(r"^\[[0-9A-Fa-f:.]+\]$")
+_BAD_PATH_CHARS_RE = re.compile(r"[\s?#\\\x00-\x1f\x7f]")
+_URL_RE = re.compile(
+    r"^(?P<protocol>https?)://(?P<host>[^/?#]*)(?P<path>/[^?#]*)?(?P<query>\?[^#]*)?$"
+)
+
+
+def _list_field():
+    return models.JSONField(default=list, blank=True)
+
+
+class BackToOriginRuleQuerySet(models.QuerySet):
+    def engine_rules(self, bucket):
+        """The bucket's rules as engine dataclasses, in evaluation order, in one query."""
+        return tuple(
+            rule.to_engine() for rule in self.filter(bucket=bucket).order_by("position")
+        )
+
+
+class BackToOriginRule(models.Model):
+    class Mode(models.TextChoices):
+        MIRROR = engine.MIRROR, "Mirroring"
+        REDIRECT = engine.REDIRECT, "Redirection"
+
+    class Protocol(models.TextChoices):
+        HTTP = "http", "http://"
+        HTTPS = "https", "https://"
+
+    class RedirectCode(models.IntegerChoices):
+        MOVED_PERMANENTLY = 301, "301 Moved Permanently"
+        FOUND = 302, "302 Found"
+        TEMPORARY_REDIRECT = 307, "307 Temporary Redirect"
+
+    class RedirectTarget(models.TextChoices):
+        KEEP = engine.TARGET_KEEP, "Keep the file name"
+        AFFIX = engine.TARGET_AFFIX, "Add prefix or suffix"
+        FIXED = engine.TARGET_FIXED, "Redirect to fixed URL path"
+        REPLACE_PREFIX = engine.TARGET_REPLACE_PREFIX, "Replace file name prefix"
+
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.CASCADE, related_name="origin_rules"
+    )
+    position = models.PositiveIntegerField()  # RuleNumber
+    mode = models.CharField(
+        max_length=10, choices=Mode.choices, default=Mode.MIRROR
+    )  # RedirectType Mirror | External
+
+    # Prerequisite (Condition)
+    http_status = models.PositiveIntegerField(
+        "HTTP Status Code", default=404
+    )  # HttpErrorCodeReturnedEquals
+    key_prefix = models.CharField(
+        "File Name Prefix", max_length=1023, blank=True
+    )  # KeyPrefixEquals
+    key_suffix = models.CharField(
+        "File Name Suffix", max_length=1023, blank=True
+    )  # KeySuffixEquals
+    include_headers = _list_field()  # IncludeHeader: [[name, equals], ...]
+
+    # Origin URL
+    protocol = models.CharField(
+        max_length=5, choices=Protocol.choices, default=Protocol.HTTPS
+    )  # Protocol / MirrorURL
+    host = models.CharField("Domain or IP", max_length=255)  # HostName / MirrorURL
+    path = models.CharField("Path", max_length=1023, blank=True)  # MirrorURL path
+    pass_query_string = models.BooleanField(
+        "Transfer queryString", default=False
+    )  # (Mirror)PassQueryString
+
+    # Mirroring options
+    follow_redirects = models.BooleanField(
+        "Follow origin 3xx redirects", default=True
+    )  # MirrorFollowRedirect
+    check_md5 = models.BooleanField("MD5 verification", default=False)  # MirrorCheckMd5
+    replace_prefix = models.BooleanField(
+        "Replace or delete file prefix", default=False
+    )  # EnableReplacePrefix
+    replace_prefix_with = models.CharField(
+        "Replace prefix with", max_length=1023, blank=True
+    )  # ReplaceKeyPrefixWith
+    secondary_url = models.CharField(
+        "Secondary origin URL", max_length=2048, blank=True
+    )  # MirrorURLSlave
+    probe_url = models.CharField(
+        "Probe URL", max_length=2048, blank=True
+    )  # MirrorURLProbe
+    pass_all_headers = models.BooleanField(
+        "Transmit all headers", default=False
+    )  # MirrorHeaders/PassAll
+    pass_headers = _list_field()  # MirrorHeaders/Pass
+    remove_headers = _list_field()  # MirrorHeaders/Remove
+    set_headers = _list_field()  # MirrorHeaders/Set: [[name, value], ...]
+
+    # Redirection options
+    redirect_code = models.PositiveIntegerField(
+        "Redirection Code", choices=RedirectCode.choices, default=301
+    )  # HttpRedirectCode
+    redirect_target = models.CharField(
+        max_length=20, choices=RedirectTarget.choices, default=RedirectTarget.KEEP
+    )
+    target_prefix = models.CharField(
+        "Prefix", max_length=1023, blank=True
+    )  # ReplaceKeyWith prefix${key}suffix
+    target_suffix = models.CharField("Suffix", max_length=1023, blank=True)
+    target_fixed_path = models.CharField(
+        "Fixed URL path", max_length=1023, blank=True
+    )  # ReplaceKeyWith
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = BackToOriginRuleQuerySet.as_manager()
+
+    MIRROR_ONLY_FIELDS = (
+        "path",
+        "follow_redirects",
+        "check_md5",
+        "replace_prefix",
+        "secondary_url",
+        "probe_url",
+        "pass_all_headers",
+        "pass_headers",
+        "remove_headers",
+        "set_headers",
+    )
+    REDIRECT_ONLY_FIELDS = (
+        "redirect_code",
+        "redirect_target",
+        "target_prefix",
+        "target_suffix",
+        "target_fixed_path",
+    )
+
+    class Meta:
+        ordering = ["bucket", "position"]
+
+    def __str__(self):
+        return f"{self.bucket_id} rule {self.position} ({self.mode})"
+
+    @property
+    def is_mirror(self):
+        return self.mode == self.Mode.MIRROR
+
+    @property
+    def origin_url(self):
+        if self.is_mirror:
+            return engine.origin_base_url(self.to_engine())
+        return f"{self.protocol}://{self.host}/"
+
+    def prerequisite_summary(self):
+        parts = [f"HTTP {self.http_status}"]
+        if self.key_prefix:
+            parts.append(f"prefix {self.key_prefix}")
+        if self.key_suffix:
+            parts.append(f"suffix {self.key_suffix}")
+        parts += [f"header {name}={equals}" for name, equals in self.include_headers]
+        return " · ".join(parts)
+
+    def options_summary(self):
+        parts = ["queryString ✓" if self.pass_query_string else "queryString ✗"]
+        if self.is_mirror:
+            parts.append("follow 3xx ✓" if self.follow_redirects else "follow 3xx ✗")
+            if self.check_md5:
+                parts.append("MD5 ✓")
+            if self.replace_prefix:
+                parts.append(
+                    f"prefix → {self.replace_prefix_with!r}"
+                    if self.replace_prefix_with
+                    else "delete prefix"
+                )
+            if self.secondary_url:
+                parts.append(f"secondary {self.secondary_url}")
+            if self.pass_all_headers:
+                parts.append("pass all headers")
+            parts += [f"pass {name}" for name in self.pass_headers]
+            parts += [f"remove {name}" for name in self.remove_headers]
+            parts += [f"set {name}={value}" for name, value in self.set_headers]
+        else:
+            parts.insert(0, str(self.redirect_code))
+            target = self.redirect_target
+            if target == self.RedirectTarget.AFFIX:
+                parts.append(f"key → {self.target_prefix}${{key}}{self.target_suffix}")
+            elif target == self.RedirectTarget.FIXED:
+                parts.append(f"key → {self.target_fixed_path}")
+            elif target == self.RedirectTarget.REPLACE_PREFIX:
+                parts.append(f"prefix → {self.replace_prefix_with!r}")
+        return " · ".join(parts)
+
+    # -- validation ---------------------------------------------------------
+
+    def clean(self):
+        self._drop_other_mode_options()
+        errors = {}
+
+        def check(field_name, validate):
+            try:
+                validate()
+            except ValidationError as error:
+                errors.setdefault(field_name, []).extend(error.messages)
+
+        check("http_status", self._clean_http_status)
+        check("host", self._clean_host)
+        check("path", lambda: _check_path(self.path, "path"))
+        check(
+            "include_headers",
+            lambda: _check_header_pairs(
+                self.include_headers, "Header condition", condition=True
+            ),
+        )
+        if self.is_mirror:
+            check("secondary_url", self._clean_secondary)
+            check("probe_url", self._clean_probe)
+            check(
+                "pass_headers",
+                lambda: _check_header_names(
+                    self.pass_headers, "Transmit these headers"
+                ),
+            )
+            check(
+                "remove_headers",
+                lambda: _check_header_names(
+                    self.remove_headers, "Do not transmit these headers"
+                ),
+            )
+            check(
+                "set_headers",
+                lambda: _check_header_pairs(self.set_headers, "Set these headers"),
+            )
+            check("replace_prefix_with", self._clean_replace_prefix)
+        else:
+            check("redirect_code", self._clean_redirect_code)
+            check("redirect_target", self._clean_redirect_target)
+        check("key_prefix", self._clean_unique_condition)
+        check("__all__", self._clean_rule_count)
+        if errors:
+            raise ValidationError(errors)
+
+    def _drop_other_mode_options(self):
+        """Keep only the options of the chosen mode, so a stored row maps onto one RoutingRule."""
+        defaults = {
+            field.name: field.get_default() for field in self._meta.concrete_fields
+        }
+        unused = (
+            self.REDIRECT_ONLY_FIELDS if self.is_mirror else self.MIRROR_ONLY_FIELDS
+        )
+        for name in unused:
+            setattr(self, name, defaults[name])
+
+    def _clean_http_status(self):
+        if self.is_mirror:
+            self.http_status = 404  # fixed for mirroring
+        elif not 400 <= (self.http_status or 0) <= 599:
+            raise ValidationError("The HTTP status code must be between 400 and 599.")
+
+    def _clean_host(self):
+        _check_host_port(self.host, "Domain or IP")
+        self.host = self.host.strip().rstrip("/")
+
+    def _clean_secondary(self):
+        if self.probe_url and not self.secondary_url:
+            raise ValidationError(
+                "Enter the secondary origin URL that the probe URL chooses."
+            )
+        if self.secondary_url:
+            _check_url(self.secondary_url, "Secondary origin URL")
+            if not self.secondary_url.endswith("/"):
+                self.secondary_url += "/"
+
+    def _clean_probe(self):
+        if self.secondary_url and not self.probe_url:
+            raise ValidationError(
+                "A secondary origin needs a probe URL: the secondary is used while the probe does not answer 200."
+            )
+        if self.probe_url:
+            _check_url(self.probe_url, "Probe URL")
+
+    def _clean_replace_prefix(self):
+        if self.replace_prefix and not self.key_prefix:
+            raise ValidationError("Replacing the file prefix needs a File Name Prefix.")
+        if not self.replace_prefix:
+            self.replace_prefix_with = ""
+        _check_path(self.replace_prefix_with, "Replace prefix with")
+
+    def _clean_redirect_code(self):
+        if self.redirect_code not in self.RedirectCode.values:
+            raise ValidationError("The Redirection Code must be 301, 302 or 307.")
+
+    def _clean_redirect_target(self):
+        target = self.redirect_target
+        if target not in self.RedirectTarget.values:
+            raise ValidationError("Choose how the target file name is built.")
+        # Only the chosen option's inputs are kept.
+        if target != self.RedirectTarget.AFFIX:
+            self.target_prefix = self.target_suffix = ""
+        if target != self.RedirectTarget.FIXED:
+            self.target_fixed_path = ""
+        if target != self.RedirectTarget.REPLACE_PREFIX:
+            self.replace_prefix_with = ""
+        if target == self.RedirectTarget.AFFIX and not (
+            self.target_prefix or self.target_suffix
+        ):
+            raise ValidationError(
+                "Enter a prefix, a suffix or both to add to the file name."
+            )
+        if target == self.RedirectTarget.FIXED and not self.target_fixed_path.strip(
+            "/"
+        ):
+            raise ValidationError("Enter the fixed URL path to redirect to.")
+        if (
+            target == self.RedirectTarget.REPLACE_PREFIX
+            and "*" in self.replace_prefix_with
+        ):
+            raise ValidationError("The replacement prefix must not contain *.")
+        for value, label in (
+            (self.target_prefix, "Prefix"),
+            (self.target_suffix, "Suffix"),
+            (self.target_fixed_path, "Fixed URL path"),
+            (self.replace_prefix_with, "Replacement prefix"),
+        ):
+            _check_path(value, label)
+
+    def _other_rules(self):
+        others = BackToOriginRule.objects.filter(bucket_id=self.bucket_id)
+        return others.exclude(pk=self.pk) if self.pk else others
+
+    def _clean_unique_condition(self):
+        if (
+            self.bucket_id
+            and self._other_rules()
+            .filter(key_prefix=self.key_prefix, key_suffix=self.key_suffix)
+            .exists()
+        ):
+            shown = (
+                f"prefix {self.key_prefix!r} and suffix {self.key_suffix!r}"
+                if (self.key_prefix or self.key_suffix)
+                else "no prefix and no suffix"
+            )
+            raise ValidationError(
+                f"Another rule already has {shown}. Each rule needs a different File Name Prefix or Suffix."
+            )
+
+    def _clean_rule_count(self):
+        limit = settings.BACK_TO_ORIGIN_MAX_RULES
+        if self.bucket_id and not self.pk and self._other_rules().count() >= limit:
+            raise ValidationError(
+                f"A bucket can have at most {limit} Back-to-Origin rules."
+            )
+
+    # -- persistence --------------------------------------------------------
+
+    def save_in_order(self):
+        """Validate and save; a new rule goes last. The bucket row is locked so the
+        rule limit and positions hold under concurrent saves."""
+        with transaction.atomic():
+            Bucket.objects.select_for_update().get(pk=self.bucket_id)
+            self.full_clean(exclude=["position"])
+            if not self.pk:
+                last = (
+                    self._other_rules().aggregate(models.Max("position"))[
+                        "position__max"
+                    ]
+                    or 0
+                )
+                self.position = last + 1
+            self.save()
+
+    def clear(self):
+        """Delete this rule and renumber the rest 1..n."""
+        with transaction.atomic():
+            Bucket.objects.select_for_update().get(pk=self.bucket_id)
+            self.delete()
+            _renumber(self.bucket_id)
+
+    def move(self, offset):
+        """Swap with the neighbour above (offset -1) or below (+1); False at an end."""
+        with transaction.atomic():
+            Bucket.objects.select_for_update().get(pk=self.bucket_id)
+            rules = list(
+                BackToOriginRule.objects.filter(bucket_id=self.bucket_id).order_by(
+                    "position"
+                )
+            )
+            index = next(i for i, rule in enumerate(rules) if rule.pk == self.pk)
+            target = index + offset
+            if not 0 <= target < len(rules):
+                return False
+            rules[index], rules[target] = rules[target], rules[index]
+            _renumber(self.bucket_id, rules)
+            return True
+
+    # -- engine adapter -----------------------------------------------------
+
+    def to_engine(self):
+        return engine.Rule(
+            position=self.position,
+            mode=self.mode,
+            rule_id=self.pk,
+            key_prefix=self.key_prefix,
+            key_suffix=self.key_suffix,
+            http_status=self.http_status,
+            include_headers=tuple(
+                engine.HeaderCondition(name, equals)
+                for name, equals in self.include_headers
+            ),
+            protocol=self.protocol,
+            host=self.host,
+            path=self.path,
+            pass_query_string=self.pass_query_string,
+            follow_redirects=self.follow_redirects,
+            check_md5=self.check_md5,
+            replace_prefix=self.replace_prefix
+            or self.redirect_target == self.RedirectTarget.REPLACE_PREFIX,
+            replace_prefix_with=self.replace_prefix_with,
+            secondary_url=self.secondary_url,
+            probe_url=self.probe_url,
+            headers=engine.HeaderTransmission(
+                pass_all=self.pass_all_headers,
+                pass_names=tuple(self.pass_headers),
+                remove_names=tuple(self.remove_headers),
+                set_headers=tuple((name, value) for name, value in self.set_headers),
+            ),
+            redirect_code=self.redirect_code,
+            redirect_target=self.redirect_target,
+            target_prefix=self.target_prefix,
+            target_suffix=self.target_suffix,
+            target_fixed_path=self.target_fixed_path,
+        )
+
+
+def _renumber(bucket_id, rules=None):
+    rules = (
+        rules
+        if rules is not None
+        else BackToOriginRule.objects.filter(bucket_id=bucket_id).order_by("position")
+    )
+    for position, rule in enumerate(rules, start=1):
+        if rule.position != position:
+            BackToOriginRule.objects.filter(pk=rule.pk).update(position=position)
+            rule.position = position
+
+
+# -- field validators (shared by clean(), and by the API and XML parser later) --
+
+
+def _check_host_port(value, label):
+    """`host[:port]` of an origin: a DNS name or IP literal, never internal unless allowed."""
+    value = (value or "").strip().rstrip("/")
+    if not value:
+        raise ValidationError(f"{label} is required.")
+    if "@" in value:
+        raise ValidationError(f"{label} must not contain user information (@).")
+    if re.search(r"[\s/?#\\]", value):
+        raise ValidationError(
+            f"{label} must be a domain name or IP address with an optional port, without spaces or a path."
+        )
+    host, port = value, None
+    if value.startswith("["):
+        host, _, rest = value.partition("]")
+        host += "]"
+        if rest:
+            if not rest.startswith(":"):
+                raise ValidationError(f"{label} is not a valid address.")
+            port = rest[1:]
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
+        raise ValidationError(f"The port in {label} must be a number from 1 to 65535.")
+    if not (_HOST_RE.match(host) or _IPV6_RE.match(host)) or len(host) > 253:
+        raise ValidationError(f"{host!r} is not a valid domain name or IP address.")
+    reason = internal_host_reason(host)
+    if reason and not settings.ORIGIN_ALLOW_PRIVATE:
+        raise ValidationError(
+            f"{host} is {reason}; origins on internal networks are not allowed."
+        )
+    return host, port
+
+
+def _check_url(url, label):
+    match = _URL_RE.match((url or "").strip())
+    if not match:
+        raise ValidationError(f"{label} must be a full http:// or https:// URL.")
+    _check_host_port(match["host"], label)
+    _check_path(match["path"] or "", label)
+
+
+def _check_path(value, label):
+    if _BAD_PATH_CHARS_RE.search(value or ""):
+        raise ValidationError(
+            f"{label} must not contain spaces, control characters, ?, # or \\."
+        )
+    if any(segment in (".", "..") for segment in (value or "").split("/")):
+        raise ValidationError(f"{label} must not contain . or .. segments.")
+
+
+def _check_header_name(name, label, condition=False):
+    if not name:
+        raise ValidationError(f"{label}: a header name is empty.")
+    if len(name.encode("utf-8")) > engine.MAX_HEADER_BYTES:
+        raise ValidationError(
+            f"{label}: header name {name[:40]!r}… is longer than {engine.MAX_HEADER_BYTES} bytes."
+        )
+    if not engine.HEADER_NAME_RE.match(name):
+        raise ValidationError(
+            f"{label}: {name!r} is not a valid header name (letters, digits and - only)."
+        )
+    reason = None if condition else engine.forbidden_header_reason(name)
+    if reason:
+        raise ValidationError(f"{label}: {name} cannot be transmitted: {reason}.")
+
+
+def _check_list_size(items, label):
+    if len(items) > engine.MAX_HEADERS_PER_LIST:
+        raise ValidationError(
+            f"{label}: at most {engine.MAX_HEADERS_PER_LIST} headers."
+        )
+    lowered = [
+        str(item[0] if isinstance(item, list | tuple) else item).lower()
+        for item in items
+    ]
+    duplicates = sorted({name for name in lowered if lowered.count(name) > 1})
+    if duplicates:
+        raise ValidationError(
+            f"{label}: {', '.join(duplicates)} is listed more than once."
+        )
+
+
+def _each_error(items, check):
+    """Run check on every item and report all failures together."""
+    messages = []
+    for item in items:
+        try:
+            check(item)
+        except ValidationError as error:
+            messages.extend(error.messages)
+    if messages:
+        raise ValidationError(messages)
+
+
+def _check_header_names(names, label):
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ValidationError(f"{label}: expected a list of header names.")
+    _check_list_size(names, label)
+    _each_error(names, lambda name: _check_header_name(name, label))
+
+
+def _check_header_pairs(pairs, label, condition=False):
+    if not isinstance(pairs, list) or not all(
+        isinstance(pair, list | tuple)
+        and len(pair) == 2
+        and all(isinstance(part, str) for part in pair)
+        for pair in pairs
+    ):
+        raise ValidationError(f"{label}: expected a list of name and value pairs.")
+    _check_list_size(pairs, label)
+
+    def check_pair(pair):
+        name, value = pair
+        _check_header_name(name, label, condition)
+        if "\r" in value or "\n" in value:
+            raise ValidationError(
+                f"{label}: the value of {name} must not contain line breaks (CR/LF)."
+            )
+        if len(value.encode("utf-8")) > engine.MAX_HEADER_BYTES:
+            raise ValidationError(
+                f"{label}: the value of {name} is longer than {engine.MAX_HEADER_BYTES} bytes."
+            )
+        if not value and not condition:
+            raise ValidationError(f"{label}: {name} needs a value.")
+
+    _each_error(pairs, check_pair)
