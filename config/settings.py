@@ -64,6 +64,8 @@ ORIGIN_TIMEOUT_SECONDS = float(env_str("ORIGIN_TIMEOUT_SECONDS", "10"))
 ORIGIN_MAX_BYTES = env_int("ORIGIN_MAX_BYTES", 5 * 1024**3)
 ORIGIN_ALLOW_PRIVATE = env_bool("ORIGIN_ALLOW_PRIVATE", False)
 BACK_TO_ORIGIN_MAX_RULES = env_int("BACK_TO_ORIGIN_MAX_RULES", 5)
+# How long a request waits for another request's fetch of the same object.
+MIRROR_WAIT_SECONDS = float(env_str("MIRROR_WAIT_SECONDS", "300"))
 
 # Object bytes live under DATA_DIR/objects; partial writes under DATA_DIR/tmp.
 OBJECT_STORAGE_DIR = DATA_DIR / "objects"
@@ -93,6 +95,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "origin.middleware.BackToOriginMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

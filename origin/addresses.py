@@ -1,6 +1,8 @@
 """Which origin hosts are internal. Pure: no DNS here (the fetcher resolves and asks again)."""
 
 import ipaddress
+import re
+import socket
 
 # Ranges that are not the public internet, beyond what ipaddress flags as private.
 _EXTRA_INTERNAL_NETWORKS = (
@@ -46,7 +48,14 @@ def ip_literal(host):
     try:
         return ipaddress.ip_address(candidate)
     except ValueError:
-        return None
+        pass
+    # Resolvers read inet_aton shorthands (127.1, 0x7f.0.0.1, 2130706433) as IPv4 literals.
+    if re.fullmatch(r"[0-9a-fA-FxX.]+", candidate):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(candidate))
+        except OSError:
+            return None
+    return None
 
 
 def internal_host_reason(host):

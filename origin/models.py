@@ -587,3 +587,45 @@ def _check_header_pairs(pairs, label, condition=False):
             raise ValidationError(f"{label}: {name} needs a value.")
 
     _each_error(pairs, check_pair)
+
+
+class OriginFetch(models.Model):
+    """One origin fetch made by a mirroring rule: the fetch log."""
+
+    class Outcome(models.TextChoices):
+        SAVED = "saved", "Saved"
+        NOT_SAVED = "not_saved", "Served, not saved"
+        NOT_FOUND = "not_found", "Origin 404"
+        REDIRECT_PASSED = "redirect_passed", "3xx passed through"
+        FAILED = "failed", "Failed"
+        REFUSED = "refused", "Refused (internal address)"
+
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.CASCADE, related_name="origin_fetches"
+    )
+    rule = models.ForeignKey(
+        BackToOriginRule,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="fetches",
+    )
+    rule_position = models.PositiveIntegerField()
+    key = models.CharField(max_length=1023)
+    origin_url = models.CharField(max_length=4096)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    bytes_received = models.BigIntegerField(default=0)
+    duration_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    message = models.CharField(max_length=1024, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["bucket", "-created_at"]),
+            models.Index(fields=["rule", "-created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.origin_url} → {self.outcome}"

@@ -1,0 +1,240 @@
+"""Talking to origins: the only module that imports requests.
+
+Every connection, including each redirect hop, probe and secondary origin,
+goes through the SSRF guard at connect time: the host is resolved once, every
+address is checked, and the socket connects to a checked address, so there is
+no window for DNS rebinding between the check and the connection.
+"""
+
+import http.cookiejar
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    NameResolutionError,
+    NewConnectionError,
+)
+
+from origin.addresses import internal_address_reason
+
+MAX_REDIRECT_HOPS = 10
+CHUNK_SIZE = 256 * 1024
+PROBE_CACHE_SECONDS = 5
+
+
+class OriginError(Exception):
+    """An origin fetch that did not produce a usable answer; `message` says which way."""
+
+    def __init__(self, message, *, reason="failed"):
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+
+
+class OriginRefused(OriginError):
+    """The SSRF guard refused an address."""
+
+    def __init__(self, message):
+        super().__init__(message, reason="refused")
+
+
+def resolve_addresses(host, port):
+    """All addresses a host name resolves to (IP literals resolve to themselves)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def check_address(host, address):
+    if settings.ORIGIN_ALLOW_PRIVATE:
+        return
+    reason = internal_address_reason(address)
+    if reason:
+        shown = host if host == address else f"{host} resolves to {address}, which"
+        raise OriginRefused(
+            f"Origin refused: {shown} is {reason}; origins on internal networks are not allowed."
+        )
+
+
+class _GuardedConnectionMixin:
+    def _new_conn(self):
+        host = self._dns_host
+        try:
+            addresses = resolve_addresses(host, self.port)
+        except socket.gaierror as error:
+            raise NameResolutionError(self.host, self, error) from error
+        for address in addresses:
+            check_address(host, address)
+        last_error = None
+        for address in addresses:
+            # Connect to the address that was checked; TLS still verifies the name.
+            self._dns_host = address
+            try:
+                return super()._new_conn()
+            except (NewConnectionError, ConnectTimeoutError) as error:
+                last_error = error
+            finally:
+                self._dns_host = host
+        raise last_error
+
+
+class GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
+    pass
+
+
+class GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class GuardedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = GuardedHTTPConnection
+
+
+class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = GuardedHTTPSConnection
+
+
+class GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": GuardedHTTPConnectionPool,
+            "https": GuardedHTTPSConnectionPool,
+        }
+
+
+def _new_session():
+    session = requests.Session()
+    session.trust_env = False  # an environment proxy would bypass the guard
+    session.headers.clear()  # nothing of our own beyond what the transmission rule says
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    adapter = GuardedAdapter(pool_connections=32, pool_maxsize=64, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+_session = _new_session()
+
+
+@dataclass
+class OriginResponse:
+    url: str
+    status: int
+    headers: requests.structures.CaseInsensitiveDict
+    hops: int
+    _response: requests.Response
+
+    @property
+    def content_length(self):
+        value = self.headers.get("Content-Length", "")
+        return int(value) if value.isdigit() else None
+
+    def chunks(self):
+        """The body as sent (no content decoding), raising OriginError if it breaks off."""
+        try:
+            yield from self._response.raw.stream(CHUNK_SIZE, decode_content=False)
+        except Exception as error:  # urllib3 raises several types for a broken body
+            raise OriginError(
+                f"Read body from mirror host failed: {_describe(error)}", reason="read"
+            ) from error
+
+    def close(self):
+        self._response.close()
+
+
+def _timeout():
+    return (settings.ORIGIN_TIMEOUT_SECONDS, settings.ORIGIN_TIMEOUT_SECONDS)
+
+
+def _describe(error):
+    text = str(error)
+    return text if len(text) < 200 else text[:200] + "…"
+
+
+def _get(url, headers):
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise OriginError(f"The origin redirected to an unsupported URL: {url[:200]}")
+    try:
+        return _session.get(
+            url, headers=headers, stream=True, allow_redirects=False, timeout=_timeout()
+        )
+    except OriginError:
+        raise
+    except requests.Timeout as error:
+        raise OriginError(
+            f"The origin did not answer within {settings.ORIGIN_TIMEOUT_SECONDS:g} seconds.",
+            reason="timeout",
+        ) from error
+    except requests.ConnectionError as error:
+        if _caused_by(error, NameResolutionError):
+            raise OriginError(
+                f"The origin host {urlsplit(url).hostname} could not be resolved.",
+                reason="dns",
+            ) from error
+        raise OriginError(
+            f"Could not connect to the origin: {_describe(error)}", reason="connect"
+        ) from error
+    except requests.RequestException as error:
+        raise OriginError(f"The origin request failed: {_describe(error)}") from error
+
+
+def _caused_by(error, kind):
+    seen = error
+    while seen is not None:
+        if isinstance(seen, kind) or any(
+            isinstance(arg, kind) for arg in getattr(seen, "args", ())
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def open_origin(url, headers, *, follow_redirects=True):
+    """GET `url` with `headers`, following up to 10 redirects when asked; the body is not read yet."""
+    hops = 0
+    while True:
+        response = _get(url, headers)
+        if not (follow_redirects and response.is_redirect):
+            return OriginResponse(
+                url, response.status_code, response.headers, hops, response
+            )
+        location = response.headers.get("Location", "")
+        response.close()
+        hops += 1
+        if hops > MAX_REDIRECT_HOPS:
+            raise OriginError(
+                f"The origin redirected more than {MAX_REDIRECT_HOPS} times.",
+                reason="redirects",
+            )
+        url = urljoin(url, location)
+
+
+_probe_cache = {}
+_probe_lock = threading.Lock()
+
+
+def probe_ok(url):
+    """Whether the probe URL answers 200; remembered for a few seconds per process."""
+    now = time.monotonic()
+    with _probe_lock:
+        cached = _probe_cache.get(url)
+        if cached and now - cached[1] < PROBE_CACHE_SECONDS:
+            return cached[0]
+    try:
+        response = _get(url, {"User-Agent": "OSS-Back-to-Origin-Probe/1.0"})
+        healthy = response.status_code == 200
+        response.close()
+    except OriginError:
+        healthy = False
+    with _probe_lock:
+        _probe_cache[url] = (healthy, now)
+    return healthy

@@ -1,0 +1,323 @@
+"""What a GET for a missing object does once a rule matched (SPEC §4)."""
+
+import base64
+import logging
+import time
+
+from django.conf import settings
+from django.http import HttpResponse, StreamingHttpResponse
+
+from buckets import errors
+from buckets.models import StoredObject
+from buckets.serving import serve_object
+from buckets.storage import ObjectMetadata, ObjectWriter, commit_object
+from origin import engine, fetch
+from origin.flight import KeyFlight
+from origin.models import OriginFetch
+
+logger = logging.getLogger(__name__)
+
+# Origin response headers saved with a mirrored object, and the fields they fill.
+SAVED_HEADERS = {
+    "Content-Type": "content_type",
+    "Content-Encoding": "content_encoding",
+    "Content-Disposition": "content_disposition",
+    "Content-Language": "content_language",
+    "Cache-Control": "cache_control",
+    "Expires": "expires",
+}
+
+
+class MirrorInterrupted(RuntimeError):
+    """Raised mid-body so the server cuts the client's connection: the client must
+    see an incomplete response, never a short one that looks whole."""
+
+
+def mirror_failed(message):
+    return errors.OssError(424, "MirrorFailed", message)
+
+
+def apply_rule(request, bucket, key, rule):
+    if rule.mode == engine.REDIRECT:
+        redirection = engine.redirect_location(
+            rule, key, request.META.get("QUERY_STRING", "")
+        )
+        return _redirect(request, redirection.status, redirection.location)
+    return MirrorFetch(request, bucket, key, rule).respond()
+
+
+def _redirect(request, status, location):
+    response = HttpResponse(status=status)
+    response["Location"] = location
+    response["Content-Length"] = "0"
+    response["x-oss-request-id"] = request.oss_request_id
+    return response
+
+
+def _saved_metadata(headers):
+    values = {
+        field: headers.get(header, "")[:1024] for header, field in SAVED_HEADERS.items()
+    }
+    values["content_type"] = values["content_type"] or "application/octet-stream"
+    return ObjectMetadata(**values)
+
+
+class MirrorFetch:
+    """One request's mirroring: single flight, origin request, answer, fetch log."""
+
+    def __init__(self, request, bucket, key, rule):
+        self.request = request
+        self.bucket = bucket
+        self.key = key
+        self.rule = rule
+        self.flight = KeyFlight(bucket.pk, key)
+        self.origin_url = ""
+        self.status = None
+        self.started = time.monotonic()
+
+    def respond(self):
+        waiting_since = time.time()
+        if not self.flight.acquire(settings.MIRROR_WAIT_SECONDS):
+            return mirror_failed(
+                "Another fetch of this object is still running; try again later."
+            ).response(self.request)
+        handed_over = False
+        try:
+            existing = StoredObject.objects.filter(
+                bucket=self.bucket, key=self.key
+            ).first()
+            if existing is not None:  # a fetch we waited for saved it
+                return serve_object(self.request, existing)
+            earlier = self.flight.outcome_since(waiting_since)
+            if (
+                earlier is not None
+            ):  # the fetch we waited for failed: same answer, no second request
+                return self._replay(earlier)
+            response = self._fetch()
+            handed_over = isinstance(response, StreamingHttpResponse)
+            return response
+        except errors.OssError as error:
+            return error.response(self.request)
+        finally:
+            if not handed_over:
+                self.flight.release()
+
+    # -- the origin request -------------------------------------------------
+
+    def _fetch(self):
+        rule = self.rule
+        base_url = None
+        if rule.secondary_url and rule.probe_url and not fetch.probe_ok(rule.probe_url):
+            base_url = rule.secondary_url
+        self.origin_url = engine.build_origin_url(
+            rule, self.key, self.request.META.get("QUERY_STRING", ""), base_url=base_url
+        )
+        headers = engine.origin_request_headers(rule, self.request.headers)
+        try:
+            origin = fetch.open_origin(
+                self.origin_url, headers, follow_redirects=rule.follow_redirects
+            )
+        except fetch.OriginError as error:
+            outcome = (
+                OriginFetch.Outcome.REFUSED
+                if error.reason == "refused"
+                else OriginFetch.Outcome.FAILED
+            )
+            return self._fail(outcome, mirror_failed(error.message))
+        self.status = origin.status
+        if origin.status != 200:
+            origin.close()
+            return self._non_200(origin)
+        length = origin.content_length
+        if length is not None and length > settings.ORIGIN_MAX_BYTES:
+            origin.close()
+            return self._fail(
+                OriginFetch.Outcome.FAILED,
+                mirror_failed(
+                    f"The origin object is {length} bytes, more than ORIGIN_MAX_BYTES ({settings.ORIGIN_MAX_BYTES})."
+                ),
+            )
+        transfer = MirrorTransfer(self, origin)
+        if "Range" in self.request.headers:
+            # Fetch it whole, save it, then answer the range from the saved copy.
+            saved = transfer.run_to_end()
+            if saved is None:
+                raise mirror_failed(transfer.failure_message)
+            return serve_object(self.request, saved)
+        return self._streaming_response(origin, transfer)
+
+    def _non_200(self, origin):
+        if origin.status == 404:
+            return self._fail(
+                OriginFetch.Outcome.NOT_FOUND,
+                errors.no_such_key(self.key),
+                message="The origin answered 404.",
+            )
+        location = origin.headers.get("Location")
+        if 300 <= origin.status < 400 and not self.rule.follow_redirects and location:
+            self._log(
+                OriginFetch.Outcome.REDIRECT_PASSED,
+                message=f"Location: {location}"[:1024],
+            )
+            self.flight.record_outcome({"status": origin.status, "location": location})
+            return _redirect(self.request, origin.status, location)
+        return self._fail(
+            OriginFetch.Outcome.FAILED,
+            mirror_failed(
+                f"The origin answered HTTP {origin.status}. Mirroring failed, please check your mirror configuration."
+            ),
+        )
+
+    def _streaming_response(self, origin, transfer):
+        response = StreamingHttpResponse(transfer, status=200)
+        metadata = _saved_metadata(origin.headers)
+        for header, field in SAVED_HEADERS.items():
+            if getattr(metadata, field):
+                response[header] = getattr(metadata, field)
+        if origin.content_length is not None:
+            response["Content-Length"] = str(origin.content_length)
+        response["x-oss-tag"] = "MIRROR"
+        response["x-oss-request-id"] = self.request.oss_request_id
+        return response
+
+    # -- outcomes -----------------------------------------------------------
+
+    def _fail(self, outcome, error, message=None):
+        self._log(outcome, message=message or error.message)
+        self.flight.record_outcome(
+            {"status": error.status, "code": error.code, "message": error.message}
+        )
+        return error.response(self.request)
+
+    def _replay(self, earlier):
+        if "location" in earlier:
+            return _redirect(self.request, earlier["status"], earlier["location"])
+        if earlier.get("code") == "NoSuchKey":
+            return errors.no_such_key(self.key).response(self.request)
+        return errors.OssError(
+            earlier["status"], earlier["code"], earlier["message"]
+        ).response(self.request)
+
+    def _log(self, outcome, *, bytes_received=0, message=""):
+        """Record the fetch; the log must never break or hold up the answer."""
+        try:
+            OriginFetch.objects.create(
+                bucket=self.bucket,
+                rule_id=self.rule.rule_id,
+                rule_position=self.rule.position,
+                key=self.key,
+                origin_url=self.origin_url[:4096],
+                status_code=self.status,
+                bytes_received=bytes_received,
+                duration_ms=int((time.monotonic() - self.started) * 1000),
+                outcome=outcome,
+                message=message[:1024],
+            )
+        except Exception:
+            logger.exception("could not record the origin fetch of %s", self.origin_url)
+
+
+class MirrorTransfer:
+    """Origin bytes go to the client as they arrive and to a temporary file; the
+    object is committed only when the body is complete (and its MD5 matches)."""
+
+    def __init__(self, mirror, origin):
+        self.mirror = mirror
+        self.origin = origin
+        self.writer = ObjectWriter()
+        self.finished = False
+        self.failure_message = ""
+        self._iterator = self._stream_to_client()
+
+    def __iter__(self):
+        return self._iterator
+
+    def _read(self):
+        for chunk in self.origin.chunks():
+            self.writer.write(chunk)
+            if self.writer.size > settings.ORIGIN_MAX_BYTES:
+                raise fetch.OriginError(
+                    f"The origin object is larger than ORIGIN_MAX_BYTES ({settings.ORIGIN_MAX_BYTES})."
+                )
+            yield chunk
+
+    def _stream_to_client(self):
+        try:
+            for chunk in self._read():
+                try:
+                    yield chunk
+                except GeneratorExit:
+                    # The client went away: finish the fetch anyway so the next request is a hit.
+                    self.run_to_end()
+                    raise
+        except fetch.OriginError as error:
+            self._abandon(error.message)
+            raise MirrorInterrupted(error.message) from error
+        self._complete()
+
+    def run_to_end(self):
+        """Read the rest of the body without a client; returns the saved object or None."""
+        try:
+            for _chunk in self._read():
+                pass
+        except fetch.OriginError as error:
+            self._abandon(error.message)
+            return None
+        return self._complete()
+
+    def close(self):
+        # Called by the server when the response ends, also when iteration never began.
+        if not self.finished:
+            self._iterator.close()
+        if not self.finished:
+            self.run_to_end()
+
+    def _complete(self):
+        mirror, origin = self.mirror, self.origin
+        expected = origin.content_length
+        if expected is not None and self.writer.size != expected:
+            return self._abandon(
+                f"Bytes read is not equal to expected: {self.writer.size} of {expected}."
+            )
+        sent_md5 = origin.headers.get("Content-MD5", "")
+        if mirror.rule.check_md5 and sent_md5:
+            ours = base64.b64encode(bytes.fromhex(self.writer.md5_hex)).decode()
+            if ours != sent_md5.strip():
+                return self._abandon(
+                    f"MD5 in header({sent_md5}) is not equal to MD5 calculated({ours}).",
+                    outcome=OriginFetch.Outcome.NOT_SAVED,
+                )
+        try:
+            saved = commit_object(
+                mirror.bucket,
+                mirror.key,
+                self.writer,
+                _saved_metadata(origin.headers),
+                mirrored=True,
+                replace=False,
+            )
+        except Exception as error:
+            logger.exception("could not save mirrored object %s", mirror.key)
+            return self._abandon(
+                f"The fetched object could not be saved: {type(error).__name__}."
+            )
+        self._finish(OriginFetch.Outcome.SAVED, "")
+        mirror.flight.clear_outcome()
+        return saved
+
+    def _abandon(self, message, outcome=OriginFetch.Outcome.FAILED):
+        self.failure_message = message
+        self.writer.discard()
+        self.mirror.flight.record_outcome(
+            {"status": 424, "code": "MirrorFailed", "message": message}
+        )
+        self._finish(outcome, message)
+        return None
+
+    def _finish(self, outcome, message):
+        if self.finished:
+            return
+        self.finished = True
+        self.origin.close()
+        self.mirror._log(outcome, bytes_received=self.writer.size, message=message)
+        self.mirror.flight.release()
