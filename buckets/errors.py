@@ -1,10 +1,18 @@
 """OSS error responses: an XML body, the right status, and x-oss-request-id."""
 
 import base64
+import re
 import secrets
 from xml.sax.saxutils import escape
 
 from django.http import HttpResponse
+
+# Characters XML 1.0 cannot carry even escaped; an invalid key may still hold them.
+_NOT_XML_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(value):
+    return escape(_NOT_XML_CHARS_RE.sub("\ufffd", str(value)))
 
 
 def new_request_id():
@@ -20,17 +28,18 @@ class OssError(Exception):
         self.code = code
         self.message = message
         self.details = details
+        self.headers = {}  # extra response headers, e.g. Content-Range on 416
 
     def to_xml(self, request_id, host_id=""):
         parts = [
             '<?xml version="1.0" encoding="UTF-8"?>\n<Error>',
-            f"<Code>{escape(self.code)}</Code>",
-            f"<Message>{escape(self.message)}</Message>",
-            f"<RequestId>{escape(request_id)}</RequestId>",
-            f"<HostId>{escape(host_id)}</HostId>",
+            f"<Code>{_xml_text(self.code)}</Code>",
+            f"<Message>{_xml_text(self.message)}</Message>",
+            f"<RequestId>{_xml_text(request_id)}</RequestId>",
+            f"<HostId>{_xml_text(host_id)}</HostId>",
         ]
         parts += [
-            f"<{name}>{escape(str(value))}</{name}>"
+            f"<{name}>{_xml_text(value)}</{name}>"
             for name, value in self.details.items()
         ]
         parts.append("</Error>\n")
@@ -47,6 +56,8 @@ class OssError(Exception):
             response.content = body
         response["Content-Length"] = str(len(response.content))
         response["x-oss-request-id"] = request_id
+        for name, value in self.headers.items():
+            response[name] = value
         # The Back-to-Origin middleware looks for would-be NoSuchKey answers.
         response.oss_error_code = self.code
         return response
@@ -73,12 +84,14 @@ def invalid_object_name(key, reason):
 
 
 def invalid_range(size):
-    return OssError(
+    error = OssError(
         416,
         "InvalidRange",
         "The requested range cannot be satisfied.",
         ActualObjectSize=size,
     )
+    error.headers["Content-Range"] = f"bytes */{size}"
+    return error
 
 
 def precondition_failed(condition):

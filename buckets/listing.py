@@ -38,6 +38,9 @@ def list_objects(bucket, *, prefix="", delimiter="", marker="", max_keys=1000):
     )
     if folder_of_marker:
         cursor = folder_of_marker + _AFTER_ALL
+    # Keys after the cursor can still be inside this folder ("a/" + _AFTER_ALL + "x");
+    # it was listed already, on this page or (marker's folder) on the last one.
+    skipped_folder = folder_of_marker
     candidates = bucket.objects_with_prefix(prefix).order_by("key")
     while True:
         room = max_keys - len(listing.objects) - len(listing.common_prefixes)
@@ -45,9 +48,7 @@ def list_objects(bucket, *, prefix="", delimiter="", marker="", max_keys=1000):
         if not batch:
             return listing
         for obj in batch:
-            if listing.common_prefixes and obj.key.startswith(
-                listing.common_prefixes[-1]
-            ):
+            if skipped_folder and obj.key.startswith(skipped_folder):
                 cursor = obj.key
                 continue
             if len(listing.objects) + len(listing.common_prefixes) >= max_keys:
@@ -56,6 +57,7 @@ def list_objects(bucket, *, prefix="", delimiter="", marker="", max_keys=1000):
             folder = _common_prefix(obj.key, prefix, delimiter)
             if folder:
                 listing.common_prefixes.append(folder)
+                skipped_folder = folder
                 listing.next_marker = folder
                 cursor = folder + _AFTER_ALL
                 break

@@ -10,7 +10,8 @@ RESERVED_BUCKET_NAMES = frozenset(
     {"console", "api", "admin", "static", "accounts", "healthz"}
 )
 
-BUCKET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+# \Z, not $: "$" also matches before a trailing newline, letting "abc\n" through.
+BUCKET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]\Z")
 MAX_KEY_BYTES = 1023
 _CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f]")
 _HIGHEST_CODE_POINT = 0x10FFFF

@@ -32,11 +32,12 @@ def parse_range(header, size):
             raise errors.invalid_range(size)
         return max(size - suffix, 0), size - 1
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
-        return None
+    if last and int(last) < start:
+        return None  # last before first is malformed, so ignored
+    # Before end defaults to size - 1, so that "bytes=<size>-" is 416, not ignored.
     if start >= size:
         raise errors.invalid_range(size)
+    end = int(last) if last else size - 1
     return start, min(end, size - 1)
 
 
@@ -47,8 +48,9 @@ def _range_applies(request, obj):
         return True
     if if_range.strip().startswith(('"', "W/")):
         return if_range.strip() == obj.etag
+    # RFC 9110 13.1.5: a date validator must equal Last-Modified exactly.
     since = parse_http_date_safe(if_range)
-    return since is not None and int(obj.last_modified.timestamp()) <= since
+    return since is not None and int(obj.last_modified.timestamp()) == since
 
 
 def iter_blob_range(obj, start, length):

@@ -100,7 +100,11 @@ def healthz(request):
         checks["database"] = f"error: {type(error).__name__}"
     storage_ok = all(
         os.access(path, os.W_OK)
-        for path in (settings.DATA_DIR, settings.OBJECT_TMP_DIR)
+        for path in (
+            settings.DATA_DIR,
+            settings.OBJECT_TMP_DIR,
+            settings.OBJECT_STORAGE_DIR,
+        )
     )
     checks["storage"] = "ok" if storage_ok else "error: not writable"
     healthy = all(value == "ok" for value in checks.values())

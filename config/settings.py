@@ -71,6 +71,7 @@ MIRROR_WAIT_SECONDS = float(env_str("MIRROR_WAIT_SECONDS", "300"))
 OBJECT_STORAGE_DIR = DATA_DIR / "objects"
 OBJECT_TMP_DIR = DATA_DIR / "tmp"
 OBJECT_TMP_DIR.mkdir(parents=True, exist_ok=True)
+OBJECT_STORAGE_DIR.mkdir(parents=True, exist_ok=True)
 
 INSTALLED_APPS = [
     "django.contrib.auth",

@@ -111,3 +111,44 @@ def browser_type_launch_args(browser_type_launch_args):
             "--no-first-run",
         ],
     }
+
+
+@pytest.fixture
+def fast_password_hashing(settings):
+    """MD5 instead of PBKDF2: creating alice and bob no longer costs ~0.4 s a test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def origin_server():
+    """A loopback origin; rules may point at it because the test allows private origins."""
+    from tests.origin_server import OriginServer
+
+    server = OriginServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def allow_private_origins(settings):
+    settings.ORIGIN_ALLOW_PRIVATE = True
+    settings.ORIGIN_TIMEOUT_SECONDS = 2
+
+
+@pytest.fixture
+def mirror_rule(bucket, origin_server, allow_private_origins):
+    """Make a mirroring rule on alice's bucket pointing at the loopback origin."""
+    from origin.models import BackToOriginRule
+
+    def make(**fields):
+        rule = BackToOriginRule(
+            bucket=bucket,
+            mode="mirror",
+            protocol="http",
+            host=origin_server.netloc,
+            **fields,
+        )
+        rule.save_in_order()
+        return rule
+
+    return make
