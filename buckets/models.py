@@ -1,3 +1,9 @@
+import base64
+import hashlib
+import secrets
+import string
+
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import models
 from django.db.models import Count, Sum
@@ -125,3 +131,58 @@ class StoredObject(models.Model):
             for field, header in self.METADATA_HEADERS.items()
             if getattr(self, field)
         }
+
+
+def _secret_box():
+    """Secrets must be readable to verify HMACs; at rest they are sealed with a key from SECRET_KEY."""
+    digest = hashlib.sha256(
+        b"oss-access-key-secrets\0" + settings.SECRET_KEY.encode()
+    ).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+class AccessKeyQuerySet(models.QuerySet):
+    def find_active(self, key_id):
+        return (
+            self.select_related("user")
+            .filter(key_id=key_id, is_active=True, user__is_active=True)
+            .first()
+        )
+
+
+class AccessKey(models.Model):
+    """An AccessKeyId / AccessKeySecret pair that signs OSS API requests as its user."""
+
+    ID_ALPHABET = string.ascii_letters + string.digits
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_keys"
+    )
+    key_id = models.CharField("AccessKey ID", max_length=64, unique=True)
+    sealed_secret = models.TextField()
+    is_active = models.BooleanField("Enabled", default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AccessKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return self.key_id
+
+    @classmethod
+    def create_for(cls, user):
+        """A new key and its secret; the secret is returned here and never shown again."""
+        key_id = "LTAI" + "".join(secrets.choice(cls.ID_ALPHABET) for _ in range(20))
+        secret = "".join(secrets.choice(cls.ID_ALPHABET) for _ in range(30))
+        key = cls.objects.create(
+            user=user,
+            key_id=key_id,
+            sealed_secret=_secret_box().encrypt(secret.encode()).decode(),
+        )
+        return key, secret
+
+    @property
+    def secret(self):
+        return _secret_box().decrypt(self.sealed_secret.encode()).decode()

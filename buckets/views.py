@@ -13,8 +13,8 @@ from django.db import connection
 from django.http import HttpResponseRedirect, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from buckets import errors
-from buckets.models import Bucket
+from buckets import errors, signatures
+from buckets.models import AccessKey, Bucket
 from buckets.names import validate_object_key
 from buckets.serving import serve_object
 
@@ -22,13 +22,15 @@ SAFE_METHODS = ("GET", "HEAD")
 
 
 def oss_endpoint(view):
-    """Give every OSS answer a request id and render OssError as error XML."""
+    """Check the signature, give every OSS answer a request id, render OssError as XML."""
 
     @csrf_exempt  # SDKs sign requests; console sessions only count for safe methods
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         request.oss_request_id = errors.new_request_id()
         try:
+            access_key = signatures.authenticate(request, AccessKey.objects.find_active)
+            request.oss_user = access_key.user if access_key else None
             response = view(request, *args, **kwargs)
         except errors.OssError as error:
             return error.response(request)

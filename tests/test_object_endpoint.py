@@ -873,7 +873,6 @@ def test_a_browser_at_the_root_is_sent_to_the_console(client):
     [
         {},
         {"HTTP_ACCEPT": "application/xml"},
-        {"HTTP_ACCEPT": "text/html", "HTTP_AUTHORIZATION": "OSS id:signature"},
     ],
 )
 def test_an_anonymous_api_call_at_the_root_is_access_denied(headers, client):

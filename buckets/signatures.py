@@ -1,0 +1,478 @@
+"""OSS request signatures, V1 (HMAC-SHA1) and V4 (OSS4-HMAC-SHA256), header and presigned.
+
+`authenticate(request)` returns the AccessKey a request is signed with, None for an
+anonymous request, or raises OssError. The string-to-sign builders are pure
+functions of the request's parts (reference §4.2, §4.3).
+"""
+
+import base64
+import hashlib
+import hmac
+import re
+import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qsl, quote
+
+from buckets.errors import OssError
+
+MAX_CLOCK_SKEW_SECONDS = 15 * 60
+V4_ALGORITHM = "OSS4-HMAC-SHA256"
+V4_DEFAULT_SIGNED_HEADERS = ("content-type", "content-md5")
+
+# Query parameters that are part of the V1 canonical resource (oss2's list).
+V1_SUB_RESOURCES = frozenset(
+    [
+        "acl",
+        "uploads",
+        "location",
+        "cors",
+        "logging",
+        "website",
+        "referer",
+        "lifecycle",
+        "delete",
+        "append",
+        "tagging",
+        "objectMeta",
+        "uploadId",
+        "partNumber",
+        "security-token",
+        "position",
+        "img",
+        "style",
+        "styleName",
+        "replication",
+        "replicationProgress",
+        "replicationLocation",
+        "cname",
+        "bucketInfo",
+        "comp",
+        "qos",
+        "live",
+        "status",
+        "vod",
+        "startTime",
+        "endTime",
+        "symlink",
+        "x-oss-process",
+        "response-content-type",
+        "response-content-language",
+        "response-expires",
+        "response-cache-control",
+        "response-content-disposition",
+        "response-content-encoding",
+        "restore",
+        "stat",
+        "group",
+        "link",
+        "objectInfo",
+        "callback",
+        "callback-var",
+        "encryption",
+        "versions",
+        "versioning",
+        "versionId",
+        "policy",
+        "requestPayment",
+        "x-oss-traffic-limit",
+        "qosInfo",
+        "asyncFetch",
+        "x-oss-request-payer",
+        "sequential",
+        "inventory",
+        "inventoryId",
+        "continuation-token",
+        "worm",
+        "wormId",
+        "wormExtend",
+        "transferAcceleration",
+        "metaQuery",
+        "x-oss-ac-source-ip",
+        "x-oss-ac-subnet-mask",
+        "x-oss-ac-vpc-id",
+        "x-oss-ac-forward-allow",
+        "resourceGroup",
+        "x-oss-async-process",
+        "regionList",
+        "x-oss-write-get-object-response",
+        "bucketArchiveDirectRead",
+        "httpsConfig",
+        "redundancyTransition",
+        "x-oss-target-redundancy-type",
+        "x-oss-redundancy-transition-taskid",
+        "accessPoint",
+        "accessPointPolicy",
+        "publicAccessBlock",
+        "x-oss-access-point-name",
+        "requesterQosInfo",
+        "qosRequester",
+        "resourcePoolInfo",
+        "resourcePool",
+        "resourcePoolBuckets",
+        "cloudboxes",
+    ]
+)
+V1_PRESIGN_PARAMETERS = ("OSSAccessKeyId", "Expires", "Signature")
+V4_PRESIGN_PARAMETERS = (
+    "x-oss-signature-version",
+    "x-oss-credential",
+    "x-oss-date",
+    "x-oss-expires",
+    "x-oss-signature",
+)
+
+
+def invalid_access_key(key_id):
+    return OssError(
+        403,
+        "InvalidAccessKeyId",
+        "The OSS Access Key Id you provided does not exist in our records.",
+        OSSAccessKeyId=key_id,
+    )
+
+
+def signature_mismatch(string_to_sign, key_id):
+    data = string_to_sign.encode("utf-8")
+    return OssError(
+        403,
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+        OSSAccessKeyId=key_id,
+        StringToSign=string_to_sign,
+        StringToSignBytes=" ".join(f"{byte:02x}" for byte in data),
+    )
+
+
+def _bad_request(message, name="", value=""):
+    details = {"ArgumentName": name, "ArgumentValue": value} if name else {}
+    return OssError(400, "InvalidArgument", message, **details)
+
+
+def _skewed(request_time):
+    return OssError(
+        403,
+        "RequestTimeTooSkewed",
+        "The difference between the request time and the current time is too large.",
+        RequestTime=request_time,
+        ServerTime=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+    )
+
+
+# -- request parts --------------------------------------------------------------
+
+
+def query_pairs(request):
+    """Decoded (name, value) pairs of the query string, in order, blanks kept."""
+    return parse_qsl(request.META.get("QUERY_STRING", ""), keep_blank_values=True)
+
+
+def resource_path(request):
+    """`/bucket/key` (decoded), `/bucket/` for bucket operations, `/` for the service."""
+    path = request.path_info or "/"
+    if path != "/" and path.count("/") == 1:
+        path += "/"  # "/bucket" is the bucket itself
+    return path
+
+
+def _header(request, name):
+    if name == "content-type":
+        return request.META.get("CONTENT_TYPE", "")
+    return request.headers.get(name, "")
+
+
+def _oss_headers(request):
+    return sorted(
+        (name.lower(), value)
+        for name, value in request.headers.items()
+        if name.lower().startswith("x-oss-")
+    )
+
+
+# -- V1 ------------------------------------------------------------------------------
+
+
+def v1_canonical_resource(request, exclude=()):
+    sub_resources = sorted(
+        (name, value)
+        for name, value in query_pairs(request)
+        if name in V1_SUB_RESOURCES and name not in exclude
+    )
+    resource = resource_path(request)
+    if sub_resources:
+        resource += "?" + "&".join(
+            f"{name}={value}" if value else name for name, value in sub_resources
+        )
+    return resource
+
+
+def v1_string_to_sign(request, date_value):
+    canonical_headers = "".join(
+        f"{name}:{value}\n" for name, value in _oss_headers(request)
+    )
+    return "\n".join(
+        [
+            request.method,
+            _header(request, "content-md5"),
+            _header(request, "content-type"),
+            date_value,
+            canonical_headers
+            + v1_canonical_resource(request, exclude=V1_PRESIGN_PARAMETERS),
+        ]
+    )
+
+
+def v1_signature(secret, string_to_sign):
+    digest = hmac.new(
+        secret.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha1
+    ).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+# -- V4 ------------------------------------------------------------------------------
+
+
+def _v4_encode(value, keep_slash):
+    return quote(value, safe="-_.~" + ("/" if keep_slash else ""))
+
+
+def v4_canonical_request(request, additional_headers, *, presigned):
+    pairs = [
+        (name, value)
+        for name, value in query_pairs(request)
+        if not (presigned and name == "x-oss-signature")
+    ]
+    encoded = sorted(
+        (_v4_encode(name, False), _v4_encode(value, False)) for name, value in pairs
+    )
+    canonical_query = "&".join(
+        f"{name}={value}" if value else name for name, value in encoded
+    )
+    signed = {}
+    for name, value in request.headers.items():
+        lowered = name.lower()
+        if (
+            lowered.startswith("x-oss-")
+            or lowered in V4_DEFAULT_SIGNED_HEADERS
+            or lowered in additional_headers
+        ):
+            signed[lowered] = value
+    if not signed.get("content-type"):
+        signed.pop("content-type", None)  # a request without a body type signs none
+    canonical_headers = "".join(
+        f"{name}:{value}\n" for name, value in sorted(signed.items())
+    )
+    payload = (
+        "UNSIGNED-PAYLOAD"
+        if presigned
+        else request.headers.get("x-oss-content-sha256", "UNSIGNED-PAYLOAD")
+    )
+    return "\n".join(
+        [
+            request.method,
+            _v4_encode(resource_path(request), True),
+            canonical_query,
+            canonical_headers,
+            ";".join(sorted(additional_headers)),
+            payload,
+        ]
+    )
+
+
+def v4_string_to_sign(canonical_request, date_time, scope):
+    return "\n".join(
+        [
+            V4_ALGORITHM,
+            date_time,
+            scope,
+            hashlib.sha256(canonical_request.encode("utf-8")).hexdigest(),
+        ]
+    )
+
+
+def v4_signature(secret, date, region, string_to_sign, product="oss"):
+    key = ("aliyun_v4" + secret).encode("utf-8")
+    for part in (date, region, product, "aliyun_v4_request"):
+        key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _parse_v4_authorization(value):
+    fields = {}
+    for part in value[len(V4_ALGORITHM) :].split(","):
+        name, _, field = part.strip().partition("=")
+        if name:
+            fields[name.strip()] = field.strip()
+    if "Credential" not in fields or "Signature" not in fields:
+        raise _bad_request(
+            "The Authorization header is malformed.", "Authorization", value
+        )
+    if "AdditionalHeaders" in fields and not fields["AdditionalHeaders"]:
+        raise _bad_request(
+            "AdditionalHeaders must not be empty.", "AdditionalHeaders", ""
+        )
+    return fields
+
+
+def _parse_credential(credential):
+    parts = credential.split("/")
+    if (
+        len(parts) != 5
+        or parts[4] != "aliyun_v4_request"
+        or not re.fullmatch(r"\d{8}", parts[1])
+    ):
+        raise _bad_request(
+            "The credential scope is malformed.", "Credential", credential
+        )
+    key_id, date, region, product, _terminator = parts
+    return key_id, date, region, product
+
+
+def _parse_v4_time(value):
+    try:
+        return (
+            datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+        )
+    except ValueError:
+        raise _bad_request(
+            "x-oss-date is not in the YYYYMMDDTHHMMSSZ format.", "x-oss-date", value
+        ) from None
+
+
+# -- verification -----------------------------------------------------------------
+
+
+def _check_skew(timestamp, shown):
+    if abs(time.time() - timestamp) > MAX_CLOCK_SKEW_SECONDS:
+        raise _skewed(shown)
+
+
+def _matches(expected, given):
+    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
+
+
+def authenticate(request, find_key):
+    """The access key a request is signed with, None when it is not signed.
+
+    `find_key(key_id)` returns the active key or None.
+    """
+    authorization = request.headers.get("Authorization", "")
+    params = dict(query_pairs(request))
+    if authorization.startswith("OSS "):
+        return _verify_v1_header(request, authorization, find_key)
+    if authorization.startswith(V4_ALGORITHM):
+        return _verify_v4(
+            request,
+            _parse_v4_authorization(authorization),
+            request.headers.get("x-oss-date", ""),
+            find_key,
+            presigned=False,
+        )
+    if "OSSAccessKeyId" in params and "Signature" in params:
+        return _verify_v1_presigned(request, params, find_key)
+    if params.get("x-oss-signature-version") == V4_ALGORITHM:
+        fields = {
+            "Credential": params.get("x-oss-credential", ""),
+            "Signature": params.get("x-oss-signature", ""),
+            "AdditionalHeaders": params.get("x-oss-additional-headers"),
+        }
+        return _verify_v4(
+            request,
+            fields,
+            params.get("x-oss-date", ""),
+            find_key,
+            presigned=True,
+            expires=params.get("x-oss-expires", ""),
+        )
+    if authorization:
+        raise _bad_request(
+            "The Authorization header is not an OSS signature.",
+            "Authorization",
+            authorization[:40],
+        )
+    return None
+
+
+def _key_or_error(find_key, key_id):
+    key = find_key(key_id)
+    if key is None:
+        raise invalid_access_key(key_id)
+    return key
+
+
+def _verify_v1_header(request, authorization, find_key):
+    key_id, _, signature = authorization[4:].strip().rpartition(":")
+    if not key_id or not signature:
+        raise _bad_request(
+            "The Authorization header is malformed.", "Authorization", authorization
+        )
+    date_value = request.headers.get("x-oss-date") or request.headers.get("Date", "")
+    try:
+        _check_skew(parsedate_to_datetime(date_value).timestamp(), date_value)
+    except (TypeError, ValueError):
+        raise OssError(
+            403, "AccessDenied", "The request has no valid Date header."
+        ) from None
+    key = _key_or_error(find_key, key_id)
+    string_to_sign = v1_string_to_sign(request, date_value)
+    if not _matches(v1_signature(key.secret, string_to_sign), signature):
+        raise signature_mismatch(string_to_sign, key_id)
+    return key
+
+
+def _verify_v1_presigned(request, params, find_key):
+    expires = params.get("Expires", "")
+    if not expires.isdigit():
+        raise _bad_request(
+            "Expires must be a number of seconds since the epoch.", "Expires", expires
+        )
+    if int(expires) < time.time():
+        raise OssError(
+            403,
+            "AccessDenied",
+            "Request has expired.",
+            Expires=expires,
+            ServerTime=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+    key = _key_or_error(find_key, params["OSSAccessKeyId"])
+    string_to_sign = v1_string_to_sign(request, expires)
+    if not _matches(v1_signature(key.secret, string_to_sign), params["Signature"]):
+        raise signature_mismatch(string_to_sign, params["OSSAccessKeyId"])
+    return key
+
+
+def _verify_v4(request, fields, date_time, find_key, *, presigned, expires=""):
+    key_id, date, region, product = _parse_credential(fields["Credential"])
+    timestamp = _parse_v4_time(date_time)
+    if date_time[:8] != date:
+        raise _bad_request(
+            "The credential date does not match x-oss-date.",
+            "Credential",
+            fields["Credential"],
+        )
+    if presigned:
+        if not expires.isdigit() or timestamp + int(expires) < time.time():
+            raise OssError(403, "AccessDenied", "Request has expired.", Expires=expires)
+    else:
+        _check_skew(timestamp, date_time)
+        sha = request.headers.get("x-oss-content-sha256", "")
+        if sha != "UNSIGNED-PAYLOAD":
+            raise _bad_request(
+                "x-oss-content-sha256 must be UNSIGNED-PAYLOAD.",
+                "x-oss-content-sha256",
+                sha,
+            )
+    additional = {
+        name.strip().lower()
+        for name in (fields.get("AdditionalHeaders") or "").split(";")
+        if name.strip()
+    }
+    key = _key_or_error(find_key, key_id)
+    canonical_request = v4_canonical_request(request, additional, presigned=presigned)
+    string_to_sign = v4_string_to_sign(
+        canonical_request, date_time, f"{date}/{region}/{product}/aliyun_v4_request"
+    )
+    expected = v4_signature(key.secret, date, region, string_to_sign, product)
+    if not _matches(expected, fields["Signature"]):
+        raise signature_mismatch(string_to_sign, key_id)
+    return key
