@@ -62,6 +62,6 @@ def internal_host_reason(host):
     """Why a host (name or literal, no port) is internal at face value, or None."""
     lowered = host.lower().rstrip(".")
     if lowered in INTERNAL_HOST_NAMES or lowered.endswith(".localhost"):
-        return "localhost"
+        return "a local host name"
     ip = ip_literal(lowered)
     return internal_address_reason(ip) if ip is not None else None

@@ -18,7 +18,8 @@ TARGET_AFFIX = "affix"
 TARGET_FIXED = "fixed"
 TARGET_REPLACE_PREFIX = "replace_prefix"
 
-HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]+$")
+# \Z, not $: "$" would let a trailing newline through.
+HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]+\Z")
 MAX_HEADER_BYTES = 1024
 MAX_HEADERS_PER_LIST = 10
 

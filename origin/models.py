@@ -4,6 +4,7 @@ Fields map one-to-one onto OSS RoutingRule XML (reference §2.2), noted per fiel
 All validation lives in `clean()`, shared by the console form, the API and the XML parser.
 """
 
+import ipaddress
 import re
 
 from django.conf import settings
@@ -12,7 +13,7 @@ from django.db import models, transaction
 
 from buckets.models import Bucket
 from origin import engine
-from origin.addresses import internal_host_reason
+from origin.addresses import internal_host_reason, ip_literal
 
 _HOST_RE = re.compile(
     r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$"
@@ -219,7 +220,7 @@ class BackToOriginRule(models.Model):
 
         check("http_status", self._clean_http_status)
         check("host", self._clean_host)
-        check("path", lambda: _check_path(self.path, "path"))
+        check("path", lambda: _check_path(self.path, "Path"))
         check(
             "include_headers",
             lambda: _check_header_pairs(
@@ -280,8 +281,15 @@ class BackToOriginRule(models.Model):
             raise ValidationError(
                 "Enter the secondary origin URL that the probe URL chooses."
             )
+        # Stripped first, or a trailing space would end up before the added "/".
+        self.secondary_url = self.secondary_url.strip()
         if self.secondary_url:
             _check_url(self.secondary_url, "Secondary origin URL")
+            if "?" in self.secondary_url:
+                # The file name is appended to the secondary URL, so it must end in its path.
+                raise ValidationError(
+                    "Secondary origin URL must not have a query string: the file name is added after it."
+                )
             if not self.secondary_url.endswith("/"):
                 self.secondary_url += "/"
 
@@ -290,6 +298,7 @@ class BackToOriginRule(models.Model):
             raise ValidationError(
                 "A secondary origin needs a probe URL: the secondary is used while the probe does not answer 200."
             )
+        self.probe_url = self.probe_url.strip()
         if self.probe_url:
             _check_url(self.probe_url, "Probe URL")
 
@@ -405,6 +414,7 @@ class BackToOriginRule(models.Model):
                 return False
             rules[index], rules[target] = rules[target], rules[index]
             _renumber(self.bucket_id, rules)
+            self.position = target + 1  # `rules` holds a fresh copy of self
             return True
 
     # -- engine adapter -----------------------------------------------------
@@ -484,7 +494,11 @@ def _check_host_port(value, label):
         host, port = value.split(":")
     if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
         raise ValidationError(f"The port in {label} must be a number from 1 to 65535.")
-    if not (_HOST_RE.match(host) or _IPV6_RE.match(host)) or len(host) > 253:
+    # The bracket pattern alone would let "[1:2:3]" through: it must parse as IPv6 too.
+    is_ipv6 = bool(_IPV6_RE.match(host)) and isinstance(
+        ip_literal(host), ipaddress.IPv6Address
+    )
+    if not (_HOST_RE.match(host) or is_ipv6) or len(host) > 253:
         raise ValidationError(f"{host!r} is not a valid domain name or IP address.")
     reason = internal_host_reason(host)
     if reason and not settings.ORIGIN_ALLOW_PRIVATE:
