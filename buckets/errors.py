@@ -11,8 +11,13 @@ from django.http import HttpResponse
 _NOT_XML_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
+def xml_safe(value):
+    """Text XML 1.0 can carry: impossible characters become U+FFFD."""
+    return _NOT_XML_CHARS_RE.sub("\ufffd", str(value))
+
+
 def _xml_text(value):
-    return escape(_NOT_XML_CHARS_RE.sub("\ufffd", str(value)))
+    return escape(xml_safe(value))
 
 
 def new_request_id():
@@ -110,3 +115,15 @@ def method_not_allowed(method):
         "The specified method is not allowed against this resource.",
         Method=method,
     )
+
+
+def invalid_argument(message, name, value):
+    return OssError(
+        400, "InvalidArgument", message, ArgumentName=name, ArgumentValue=value
+    )
+
+
+def malformed_xml(
+    message="The XML you provided was not well-formed or did not validate against our published schema.",
+):
+    return OssError(400, "MalformedXML", message)

@@ -1,24 +1,46 @@
-"""The object endpoint: GET/HEAD /<bucket>/<key>, answered the OSS way.
+"""The OSS endpoint: service, bucket and object URLs routed to operations.
 
-Later layers plug in here: the Back-to-Origin middleware wraps would-be
-NoSuchKey answers (it finds request.oss_bucket / request.oss_key and
-response.oss_error_code), and signature checks set request.oss_user.
+The Back-to-Origin middleware wraps would-be NoSuchKey answers of GetObject (it
+finds request.oss_bucket / request.oss_key and response.oss_error_code).
 """
 
 import functools
 import os
 
-from django.core.exceptions import ValidationError
+from django.conf import settings
 from django.db import connection
 from django.http import HttpResponseRedirect, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from buckets import errors, signatures
-from buckets.models import AccessKey, Bucket
-from buckets.names import validate_object_key
-from buckets.serving import serve_object
+from buckets import errors, operations, signatures
+from buckets.models import AccessKey
+from origin import website_api
 
-SAFE_METHODS = ("GET", "HEAD")
+# (method, sub-resource) -> operation; None is the plain resource.
+BUCKET_OPERATIONS = {
+    ("GET", None): operations.list_bucket_objects,
+    ("PUT", None): operations.put_bucket,
+    ("DELETE", None): operations.delete_bucket,
+    ("GET", "acl"): operations.get_bucket_acl,
+    ("PUT", "acl"): operations.put_bucket_acl,
+    ("GET", "bucketInfo"): operations.get_bucket_info,
+    ("GET", "location"): operations.get_bucket_location,
+    ("POST", "delete"): operations.delete_multiple_objects,
+    ("GET", "website"): website_api.get_bucket_website,
+    ("PUT", "website"): website_api.put_bucket_website,
+    ("DELETE", "website"): website_api.delete_bucket_website,
+}
+OBJECT_OPERATIONS = {
+    ("GET", None): operations.get_object,
+    ("HEAD", None): operations.get_object,
+    ("PUT", None): operations.put_object,
+    ("DELETE", None): operations.delete_object_view,
+    ("GET", "objectMeta"): operations.get_object_meta,
+    ("HEAD", "objectMeta"): operations.get_object_meta,
+}
+_SUB_RESOURCES = {
+    sub for _method, sub in (*BUCKET_OPERATIONS, *OBJECT_OPERATIONS) if sub
+}
 
 
 def oss_endpoint(view):
@@ -40,59 +62,35 @@ def oss_endpoint(view):
     return wrapper
 
 
-def request_user(request):
-    """The user an OSS request acts as, or None for anonymous.
-
-    The endpoint is CSRF-exempt, so a console session is trusted only for
-    reads; writes will need a signature.
-    """
-    signed_user = getattr(request, "oss_user", None)
-    if signed_user is not None:
-        return signed_user
-    if request.method in SAFE_METHODS and request.user.is_authenticated:
-        return request.user
-    return None
-
-
-def get_bucket(name):
-    try:
-        return Bucket.objects.get(name=name)
-    except Bucket.DoesNotExist:
-        raise errors.no_such_bucket(name) from None
+def _route(request, table, *args):
+    sub_resource = next((name for name in request.GET if name in _SUB_RESOURCES), None)
+    operation = table.get((request.method, sub_resource))
+    if operation is None:
+        raise errors.method_not_allowed(request.method)
+    return operation(request, *args)
 
 
 @oss_endpoint
 def object_view(request, bucket_name, key):
-    if request.method not in SAFE_METHODS:
-        raise errors.method_not_allowed(request.method)
-    bucket = get_bucket(bucket_name)
-    if not bucket.readable_by(request_user(request)):
-        raise errors.access_denied()
-    try:
-        validate_object_key(key)
-    except ValidationError as error:
-        raise errors.invalid_object_name(key, error.messages[0]) from None
-    request.oss_bucket, request.oss_key = bucket, key
-    obj = bucket.stored_objects.filter(key=key).first()
-    if obj is None:
-        raise errors.no_such_key(key)
-    return serve_object(request, obj)
+    return _route(request, OBJECT_OPERATIONS, bucket_name, key)
+
+
+@oss_endpoint
+def bucket_view(request, bucket_name):
+    return _route(request, BUCKET_OPERATIONS, bucket_name)
 
 
 @oss_endpoint
 def service_view(request):
-    """GET / : browsers go to the console; anonymous API callers are refused."""
-    if (
-        "text/html" in request.headers.get("Accept", "")
-        and "Authorization" not in request.headers
-    ):
+    """GET / : browsers go to the console; signed requests list buckets."""
+    if request.method != "GET":
+        raise errors.method_not_allowed(request.method)
+    if request.oss_user is None and "text/html" in request.headers.get("Accept", ""):
         return HttpResponseRedirect("/console/")
-    raise errors.access_denied("Anonymous access is forbidden for this operation.")
+    return operations.list_buckets(request)
 
 
 def healthz(request):
-    from django.conf import settings
-
     checks = {}
     try:
         with connection.cursor() as cursor:

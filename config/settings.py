@@ -60,6 +60,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"])
 if OSS_DOMAIN and "*" not in ALLOWED_HOSTS:
     ALLOWED_HOSTS += [OSS_DOMAIN, "." + OSS_DOMAIN]
 
+# The region this server calls itself in bucket info and V4 signature scopes.
+OSS_REGION = env_str("OSS_REGION", "cn-hangzhou")
 ORIGIN_TIMEOUT_SECONDS = float(env_str("ORIGIN_TIMEOUT_SECONDS", "10"))
 ORIGIN_MAX_BYTES = env_int("ORIGIN_MAX_BYTES", 5 * 1024**3)
 ORIGIN_ALLOW_PRIVATE = env_bool("ORIGIN_ALLOW_PRIVATE", False)

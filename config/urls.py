@@ -12,7 +12,12 @@ urlpatterns = [
     path("console/", include("console.urls")),
     path("healthz", bucket_views.healthz, name="healthz"),
     path("", bucket_views.service_view, name="oss-service"),
-    # Everything else whose first segment is not reserved is an object URL.
+    # Everything else whose first segment is not reserved is a bucket or object URL.
+    re_path(
+        rf"^(?!(?:{_reserved})(?:/|$))(?P<bucket_name>[^/]+)/?$",
+        bucket_views.bucket_view,
+        name="oss-bucket",
+    ),
     re_path(
         rf"^(?!(?:{_reserved})(?:/|$))(?P<bucket_name>[^/]+)/(?P<key>[\s\S]+)$",
         bucket_views.object_view,

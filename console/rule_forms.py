@@ -82,7 +82,6 @@ class RuleForm(forms.ModelForm):
         widgets = {
             "mode": forms.RadioSelect,
             "redirect_target": forms.RadioSelect,
-            "http_status": forms.NumberInput(attrs={"min": 400, "max": 599}),
             "key_prefix": forms.TextInput(attrs={"placeholder": "e.g. images/"}),
             "key_suffix": forms.TextInput(attrs={"placeholder": "e.g. .jpg"}),
             "host": forms.TextInput(attrs={"placeholder": "www.example.com"}),
@@ -101,8 +100,12 @@ class RuleForm(forms.ModelForm):
             self.fields[name].choices = [
                 choice for choice in self.fields[name].choices if choice[0] != ""
             ]
-        # A mirroring rule's status is fixed at 404; the model enforces it.
-        self.fields["http_status"].required = False
+        # Only the chosen mode's fields are on the page: a Mirroring form posts no
+        # Redirection Code or target, and its status is fixed at 404 (the model enforces it).
+        for name in ("http_status", "redirect_code", "redirect_target"):
+            self.fields[name].required = False
+        # The model field's min_value (0) overrides the widget's min; show the real range.
+        self.fields["http_status"].widget.attrs.update(min=400, max=599)
 
     @classmethod
     def for_mode_switch(cls, query, instance):
@@ -117,12 +120,28 @@ class RuleForm(forms.ModelForm):
                 name in cls.HEADER_LISTS and any(key.startswith(name) for key in query)
             ):
                 typed[name] = field.widget.value_from_datadict(query, {}, name)
+        # On the page in both modes, so missing from the query means unticked, not unseen.
+        typed["pass_query_string"] = "pass_query_string" in query
         form.initial.update(typed)
         return form
 
     @property
     def mode_value(self):
-        return self["mode"].value() or BackToOriginRule.Mode.MIRROR
+        value = self["mode"].value()
+        Mode = BackToOriginRule.Mode
+        return value if value in Mode.values else Mode.MIRROR
 
     def clean_http_status(self):
         return self.cleaned_data.get("http_status") or 404
+
+    def clean_redirect_code(self):
+        return (
+            self.cleaned_data.get("redirect_code")
+            or BackToOriginRule.RedirectCode.MOVED_PERMANENTLY
+        )
+
+    def clean_redirect_target(self):
+        return (
+            self.cleaned_data.get("redirect_target")
+            or BackToOriginRule.RedirectTarget.KEEP
+        )

@@ -51,6 +51,10 @@ class BackToOriginRule(models.Model):
         FOUND = 302, "302 Found"
         TEMPORARY_REDIRECT = 307, "307 Temporary Redirect"
 
+    class RedirectType(models.TextChoices):
+        EXTERNAL = "External", "External"
+        ALICDN = "AliCDN", "Source from Alibaba Cloud CDN"
+
     class RedirectTarget(models.TextChoices):
         KEEP = engine.TARGET_KEEP, "Keep the file name"
         AFFIX = engine.TARGET_AFFIX, "Add prefix or suffix"
@@ -112,6 +116,9 @@ class BackToOriginRule(models.Model):
     set_headers = _list_field()  # MirrorHeaders/Set: [[name, value], ...]
 
     # Redirection options
+    redirect_type = models.CharField(
+        max_length=10, choices=RedirectType.choices, default=RedirectType.EXTERNAL
+    )  # RedirectType External | AliCDN (Mirror is the mode)
     redirect_code = models.PositiveIntegerField(
         "Redirection Code", choices=RedirectCode.choices, default=301
     )  # HttpRedirectCode
@@ -125,6 +132,9 @@ class BackToOriginRule(models.Model):
     target_fixed_path = models.CharField(
         "Fixed URL path", max_length=1023, blank=True
     )  # ReplaceKeyWith
+
+    # RoutingRule elements the runtime does not use, kept verbatim so PUT/GET ?website round-trips them.
+    api_extras = models.JSONField(default=dict, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -144,6 +154,7 @@ class BackToOriginRule(models.Model):
         "set_headers",
     )
     REDIRECT_ONLY_FIELDS = (
+        "redirect_type",
         "redirect_code",
         "redirect_target",
         "target_prefix",
@@ -221,6 +232,12 @@ class BackToOriginRule(models.Model):
         check("http_status", self._clean_http_status)
         check("host", self._clean_host)
         check("path", lambda: _check_path(self.path, "Path"))
+        check(
+            "key_prefix", lambda: _check_key_part(self.key_prefix, "File Name Prefix")
+        )
+        check(
+            "key_suffix", lambda: _check_key_part(self.key_suffix, "File Name Suffix")
+        )
         check(
             "include_headers",
             lambda: _check_header_pairs(
@@ -376,13 +393,16 @@ class BackToOriginRule(models.Model):
 
     # -- persistence --------------------------------------------------------
 
-    def save_in_order(self):
-        """Validate and save; a new rule goes last. The bucket row is locked so the
-        rule limit and positions hold under concurrent saves."""
+    def save_in_order(self, position=None):
+        """Validate and save; a new rule goes last unless given a position (an OSS
+        RuleNumber). The bucket row is locked so the rule limit and positions hold
+        under concurrent saves."""
         with transaction.atomic():
             Bucket.objects.select_for_update().get(pk=self.bucket_id)
             self.full_clean(exclude=["position"])
-            if not self.pk:
+            if position is not None:
+                self.position = position
+            elif not self.pk:
                 last = (
                     self._other_rules().aggregate(models.Max("position"))[
                         "position__max"
@@ -525,6 +545,14 @@ def _check_path(value, label):
         raise ValidationError(f"{label} must not contain . or .. segments.")
 
 
+def _check_key_part(value, label):
+    """Prefixes and suffixes are parts of object keys: the same characters are allowed."""
+    if len(value.encode("utf-8")) > 1023:
+        raise ValidationError(f"{label} is longer than 1023 bytes.")
+    if re.search(r"[\x00-\x1f\x7f]", value):
+        raise ValidationError(f"{label} must not contain control characters.")
+
+
 def _check_header_name(name, label, condition=False):
     if not name:
         raise ValidationError(f"{label}: a header name is empty.")
@@ -643,3 +671,32 @@ class OriginFetch(models.Model):
 
     def __str__(self):
         return f"{self.origin_url} → {self.outcome}"
+
+
+class WebsiteDocuments(models.Model):
+    """IndexDocument and ErrorDocument of a bucket's OSS website configuration.
+
+    They share the configuration document with the routing rules (PUT ?website
+    replaces all of it) and apply after the rules: a missing key that no rule
+    matched gets the index page (keys ending in /) or the error document.
+    """
+
+    bucket = models.OneToOneField(
+        Bucket, on_delete=models.CASCADE, related_name="website_documents"
+    )
+    index_suffix = models.CharField(max_length=1023, blank=True)  # IndexDocument/Suffix
+    index_support_sub_dir = models.BooleanField(
+        default=False
+    )  # IndexDocument/SupportSubDir
+    index_type = models.PositiveSmallIntegerField(default=0)  # IndexDocument/Type
+    error_key = models.CharField(max_length=1023, blank=True)  # ErrorDocument/Key
+    error_http_status = models.PositiveIntegerField(
+        default=404
+    )  # ErrorDocument/HttpStatus
+
+    def __str__(self):
+        return f"website documents of {self.bucket_id}"
+
+    @property
+    def is_empty(self):
+        return not (self.index_suffix or self.error_key)

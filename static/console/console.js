@@ -27,9 +27,12 @@ document.addEventListener("click", (event) => {
   const close = event.target.closest("[data-close-panel]");
   if (close && window.htmx) {
     event.preventDefault();
+    // A bare placeholder with the same id, so Create Rule / Edit / Clear can fill it again
+    // (and no empty role="dialog" is left behind).
     const panel = close.closest(".panel");
-    panel.replaceChildren();
-    panel.className = "";
+    const placeholder = document.createElement("div");
+    placeholder.id = panel.id;
+    panel.replaceWith(placeholder);
   }
 });
 

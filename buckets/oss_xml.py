@@ -1,0 +1,182 @@
+"""XML documents of the OSS API (what oss2's parsers read)."""
+
+import xml.etree.ElementTree as ET
+from urllib.parse import quote
+
+from django.http import HttpResponse
+
+from buckets.errors import xml_safe
+
+
+def iso8601(moment):
+    # oss2 accepts exactly ".000Z": OSS times are whole seconds.
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def element(tag, text=None, children=()):
+    node = ET.Element(tag)
+    if text is not None:
+        node.text = xml_safe(str(text))
+    for child in children:
+        if child is not None:
+            node.append(child)
+    return node
+
+
+def xml_response(root, status=200):
+    body = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(
+        root, encoding="utf-8", xml_declaration=False
+    )
+    response = HttpResponse(body, status=status, content_type="application/xml")
+    response["Content-Length"] = str(len(body))
+    return response
+
+
+def owner_element(user):
+    return element(
+        "Owner",
+        children=[element("ID", user.pk), element("DisplayName", user.get_username())],
+    )
+
+
+def bucket_element(bucket, region, endpoint_host):
+    return element(
+        "Bucket",
+        children=[
+            element("CreationDate", iso8601(bucket.created_at)),
+            element("ExtranetEndpoint", endpoint_host),
+            element("IntranetEndpoint", endpoint_host),
+            element("Location", f"oss-{region}"),
+            element("Name", bucket.name),
+            element("Region", region),
+            element("StorageClass", "Standard"),
+        ],
+    )
+
+
+def list_buckets(
+    user,
+    buckets,
+    *,
+    prefix,
+    marker,
+    max_keys,
+    truncated,
+    next_marker,
+    region,
+    endpoint_host,
+):
+    return element(
+        "ListAllMyBucketsResult",
+        children=[
+            element("Prefix", prefix),
+            element("Marker", marker),
+            element("MaxKeys", max_keys),
+            element("IsTruncated", "true" if truncated else "false"),
+            element("NextMarker", next_marker) if truncated else None,
+            owner_element(user),
+            element(
+                "Buckets",
+                children=[
+                    bucket_element(bucket, region, endpoint_host) for bucket in buckets
+                ],
+            ),
+        ],
+    )
+
+
+def bucket_info(bucket, region, endpoint_host):
+    node = bucket_element(bucket, region, endpoint_host)
+    node.append(owner_element(bucket.owner))
+    node.append(element("AccessControlList", children=[element("Grant", bucket.acl)]))
+    node.append(element("DataRedundancyType", "LRS"))
+    node.append(element("Comment", ""))
+    return element("BucketInfo", children=[node])
+
+
+def access_control_policy(owner, acl):
+    return element(
+        "AccessControlPolicy",
+        children=[
+            owner_element(owner),
+            element("AccessControlList", children=[element("Grant", acl)]),
+        ],
+    )
+
+
+def _encoded(value, url_encoding):
+    return quote(value, safe="/") if url_encoding else value
+
+
+def object_listing(
+    bucket,
+    listing,
+    *,
+    url_encoding,
+    version,
+    start_after="",
+    continuation_token="",
+    next_token="",
+    fetch_owner=True,
+):
+    encode = lambda value: _encoded(value, url_encoding)  # noqa: E731
+    children = [
+        element("Name", bucket.name),
+        element("Prefix", encode(listing.prefix)),
+        element("MaxKeys", listing.max_keys),
+        element("Delimiter", encode(listing.delimiter)),
+        element("IsTruncated", "true" if listing.is_truncated else "false"),
+    ]
+    if url_encoding:
+        children.append(element("EncodingType", "url"))
+    if version == 1:
+        children.insert(2, element("Marker", encode(listing.marker)))
+        if listing.is_truncated:
+            children.append(element("NextMarker", encode(listing.next_marker)))
+    else:
+        if start_after:
+            children.append(element("StartAfter", encode(start_after)))
+        if continuation_token:
+            children.append(element("ContinuationToken", continuation_token))
+        if listing.is_truncated:
+            children.append(element("NextContinuationToken", next_token))
+        children.append(
+            element("KeyCount", len(listing.objects) + len(listing.common_prefixes))
+        )
+    for obj in listing.objects:
+        contents = [
+            element("Key", encode(obj.key)),
+            element("LastModified", iso8601(obj.last_modified)),
+            element("ETag", obj.etag),
+            element("Type", "Normal"),
+            element("Size", obj.size),
+            element("StorageClass", "Standard"),
+        ]
+        if fetch_owner:
+            contents.append(owner_element(bucket.owner))
+        children.append(element("Contents", children=contents))
+    children += [
+        element("CommonPrefixes", children=[element("Prefix", encode(folder))])
+        for folder in listing.common_prefixes
+    ]
+    return element("ListBucketResult", children=children)
+
+
+def delete_result(deleted_keys, *, url_encoding):
+    children = [
+        element("Deleted", children=[element("Key", _encoded(key, url_encoding))])
+        for key in deleted_keys
+    ]
+    if url_encoding:
+        children.insert(0, element("EncodingType", "url"))
+    return element("DeleteResult", children=children)
+
+
+def copy_result(obj):
+    return element(
+        "CopyObjectResult",
+        children=[
+            element("ETag", obj.etag),
+            element("LastModified", iso8601(obj.last_modified)),
+        ],
+    )
