@@ -95,7 +95,9 @@ def rule_mode_fields(request, name):
     )
     form = RuleForm.for_mode_switch(request.GET, rule)
     return render(
-        request, "console/_rule_mode_fields.html", {"bucket": bucket, "form": form}
+        request,
+        "console/_rule_mode_fields.html",
+        {"bucket": bucket, "form": form, "oob": True},
     )
 
 

@@ -87,7 +87,7 @@ class MirrorFetch:
                 bucket=self.bucket, key=self.key
             ).first()
             if existing is not None:  # a fetch we waited for saved it
-                return serve_object(self.request, existing)
+                return self._serve(existing)
             earlier = self.flight.outcome_since(waiting_since)
             if (
                 earlier is not None
@@ -143,8 +143,14 @@ class MirrorFetch:
             saved = transfer.run_to_end()
             if saved is None:
                 raise mirror_failed(transfer.failure_message)
-            return serve_object(self.request, saved)
+            return self._serve(saved)
         return self._streaming_response(origin, transfer)
+
+    def _serve(self, obj):
+        response = serve_object(self.request, obj)
+        # The endpoint wrapper adds the request id only to the answer this one replaces.
+        response["x-oss-request-id"] = self.request.oss_request_id
+        return response
 
     def _non_200(self, origin):
         if origin.status == 404:
@@ -253,6 +259,10 @@ class MirrorTransfer:
         except fetch.OriginError as error:
             self._abandon(error.message)
             raise MirrorInterrupted(error.message) from error
+        except Exception as error:
+            # Our side failed (disk full...): still free the key and the temp file.
+            self._abandon(f"The mirror stopped: {type(error).__name__}.")
+            raise MirrorInterrupted(str(error)) from error
         self._complete()
 
     def run_to_end(self):

@@ -16,6 +16,7 @@ def isolated_data_dir(settings, tmp_path):
     objects_dir, tmp_dir = tmp_path / "objects", tmp_path / "tmp"
     objects_dir.mkdir()
     tmp_dir.mkdir()
+    settings.DATA_DIR = tmp_path  # single-flight lock files live here too
     settings.OBJECT_STORAGE_DIR = objects_dir
     settings.OBJECT_TMP_DIR = tmp_dir
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_dir)

@@ -51,3 +51,22 @@ document.addEventListener("htmx:afterSettle", (event) => {
   const form = event.target.closest ? event.target.closest("form") : null;
   if (form) syncPrefixOptions(form);
 });
+
+// Show only the inputs of the chosen redirection target and of ticked options.
+function syncDependentFields(form) {
+  const target = form.querySelector("[name=redirect_target]:checked");
+  form.querySelectorAll("[data-shown-for-target]").forEach((block) => {
+    block.hidden = !target || block.dataset.shownForTarget !== target.value;
+  });
+  form.querySelectorAll("[data-shown-when-checked]").forEach((block) => {
+    const box = form.querySelector(`[name=${block.dataset.shownWhenChecked}]`);
+    block.hidden = !(box && box.checked);
+  });
+}
+document.addEventListener("change", (event) => {
+  if (event.target.form && event.target.closest("#rule-form")) syncDependentFields(event.target.form);
+});
+document.addEventListener("htmx:afterSettle", () => {
+  const form = document.getElementById("rule-form");
+  if (form) syncDependentFields(form);
+});
