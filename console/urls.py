@@ -1,6 +1,6 @@
 from django.urls import path
 
-from console import rule_views, views
+from console import access_key_views, rule_views, views
 
 urlpatterns = [
     path("", views.home, name="console-home"),
@@ -72,5 +72,24 @@ urlpatterns += [
         "buckets/<str:name>/settings/back-to-origin/<int:rule_id>/move",
         rule_views.rule_move,
         name="console-rule-move",
+    ),
+]
+
+urlpatterns += [
+    path("access-keys/", access_key_views.access_key_list, name="console-access-keys"),
+    path(
+        "access-keys/create",
+        access_key_views.access_key_create,
+        name="console-access-key-create",
+    ),
+    path(
+        "access-keys/<str:key_id>/toggle",
+        access_key_views.access_key_toggle,
+        name="console-access-key-toggle",
+    ),
+    path(
+        "access-keys/<str:key_id>/delete",
+        access_key_views.access_key_delete,
+        name="console-access-key-delete",
     ),
 ]

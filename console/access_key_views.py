@@ -1,0 +1,57 @@
+"""User menu > AccessKey: create (secret shown once), enable/disable, delete."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from buckets.models import AccessKey
+
+
+def _get_key_for_user(request, key_id):
+    return get_object_or_404(AccessKey, user=request.user, key_id=key_id)
+
+
+def _render_keys(request, **extra):
+    ctx = {"access_keys": request.user.access_keys.all(), **extra}
+    template = (
+        "console/_access_key_list.html" if request.htmx else "console/access_keys.html"
+    )
+    return render(request, template, ctx)
+
+
+@login_required
+@require_GET
+def access_key_list(request):
+    return _render_keys(request)
+
+
+@login_required
+@never_cache  # the page carries a secret
+@require_POST
+def access_key_create(request):
+    key, secret = AccessKey.create_for(request.user)
+    # The secret is rendered into this one response only; it is never stored in the clear.
+    return _render_keys(request, new_key=key, new_secret=secret)
+
+
+@login_required
+@require_POST
+def access_key_toggle(request, key_id):
+    key = _get_key_for_user(request, key_id)
+    key.is_active = not key.is_active
+    key.save(update_fields=["is_active"])
+    messages.success(
+        request, f"AccessKey {key.key_id} {'enabled' if key.is_active else 'disabled'}."
+    )
+    return _render_keys(request) if request.htmx else redirect("console-access-keys")
+
+
+@login_required
+@require_POST
+def access_key_delete(request, key_id):
+    key = _get_key_for_user(request, key_id)
+    key.delete()
+    messages.success(request, f"AccessKey {key_id} deleted.")
+    return _render_keys(request) if request.htmx else redirect("console-access-keys")
