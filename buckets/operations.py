@@ -19,7 +19,7 @@ from django.utils.http import http_date
 
 from buckets import errors, oss_xml
 from buckets.listing import list_objects
-from buckets.models import Bucket
+from buckets.models import Bucket, StoredObject
 from buckets.names import validate_bucket_name, validate_object_key
 from buckets.serving import serve_object
 from buckets.storage import (
@@ -35,14 +35,6 @@ SAFE_METHODS = ("GET", "HEAD")
 MAX_OBJECT_BYTES = 5 * 1024**3  # OSS's single PUT limit
 MAX_USER_META_BYTES = 8 * 1024
 MAX_XML_BODY_BYTES = 1024 * 1024
-METADATA_HEADERS = {
-    "Content-Type": "content_type",
-    "Content-Encoding": "content_encoding",
-    "Content-Disposition": "content_disposition",
-    "Content-Language": "content_language",
-    "Cache-Control": "cache_control",
-    "Expires": "expires",
-}
 RESPONSE_OVERRIDES = {
     "response-content-type": "Content-Type",
     "response-content-language": "Content-Language",
@@ -394,7 +386,7 @@ def get_object_meta(request, bucket_name, key):
 def _metadata_from_headers(request, key):
     values = {
         field: request.headers.get(header, "")
-        for header, field in METADATA_HEADERS.items()
+        for field, header in StoredObject.METADATA_HEADERS.items()
     }
     values["content_type"] = (
         values["content_type"]
@@ -465,7 +457,10 @@ def copy_object(request, bucket_name, key):
         metadata = _metadata_from_headers(request, key)
     else:
         metadata = ObjectMetadata(
-            **{field: getattr(original, field) for field in METADATA_HEADERS.values()},
+            **{
+                field: getattr(original, field)
+                for field in StoredObject.METADATA_HEADERS
+            },
             user_meta=dict(original.user_meta),
         )
     with ObjectWriter() as writer, open_blob(original) as handle:

@@ -17,16 +17,6 @@ from origin.models import OriginFetch
 
 logger = logging.getLogger(__name__)
 
-# Origin response headers saved with a mirrored object, and the fields they fill.
-SAVED_HEADERS = {
-    "Content-Type": "content_type",
-    "Content-Encoding": "content_encoding",
-    "Content-Disposition": "content_disposition",
-    "Content-Language": "content_language",
-    "Cache-Control": "cache_control",
-    "Expires": "expires",
-}
-
 
 class MirrorInterrupted(RuntimeError):
     """Raised mid-body so the server cuts the client's connection: the client must
@@ -56,7 +46,8 @@ def _redirect(request, status, location):
 
 def _saved_metadata(headers):
     values = {
-        field: headers.get(header, "")[:1024] for header, field in SAVED_HEADERS.items()
+        field: headers.get(header, "")[:1024]
+        for field, header in StoredObject.METADATA_HEADERS.items()
     }
     values["content_type"] = values["content_type"] or "application/octet-stream"
     return ObjectMetadata(**values)
@@ -177,7 +168,7 @@ class MirrorFetch:
     def _streaming_response(self, origin, transfer):
         response = StreamingHttpResponse(transfer, status=200)
         metadata = _saved_metadata(origin.headers)
-        for header, field in SAVED_HEADERS.items():
+        for field, header in StoredObject.METADATA_HEADERS.items():
             if getattr(metadata, field):
                 response[header] = getattr(metadata, field)
         if origin.content_length is not None:
