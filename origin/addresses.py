@@ -26,6 +26,8 @@ def internal_address_reason(address):
     checks = (
         (ip.is_loopback, "a loopback address"),
         (ip.is_link_local, "a link-local address"),
+        # fec0::/10 is deprecated but still routed by some networks; is_private misses it.
+        (getattr(ip, "is_site_local", False), "a site-local address"),
         (ip.is_multicast, "a multicast address"),
         (ip.is_unspecified, "an unspecified address"),
         (ip.is_private, "a private-network address"),

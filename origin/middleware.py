@@ -1,4 +1,4 @@
-from origin import engine
+from origin import engine, website
 from origin.mirroring import apply_rule
 from origin.models import BackToOriginRule
 
@@ -22,5 +22,5 @@ class BackToOriginMiddleware:
         rules = BackToOriginRule.objects.engine_rules(bucket)
         rule = engine.select_rule(rules, key, response.status_code, request.headers)
         if rule is None:
-            return response
+            return website.fallback_response(request, bucket, key) or response
         return apply_rule(request, bucket, key, rule)

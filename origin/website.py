@@ -7,11 +7,15 @@ namespace, every Condition with KeyPrefixEquals and HttpErrorCodeReturnedEquals.
 
 import re
 import xml.etree.ElementTree as ET
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpResponse
 
+from buckets import errors
+from buckets.serving import serve_object
 from origin.models import BackToOriginRule, WebsiteDocuments
 
 KEY_PLACEHOLDER = "${key}"
@@ -487,3 +491,50 @@ def _redirect_xml(redirect, rule):
     elif target == BackToOriginRule.RedirectTarget.REPLACE_PREFIX:
         _add(redirect, "EnableReplacePrefix", "true")
         _add(redirect, "ReplaceKeyPrefixWith", rule.replace_prefix_with)
+
+
+# -- IndexDocument / ErrorDocument, applied after the rules ---------------------------
+
+
+def fallback_response(request, bucket, key):
+    """The index page or error document for a missing key no rule matched, or None."""
+    documents = WebsiteDocuments.objects.filter(bucket=bucket).first()
+    if documents is None or documents.is_empty:
+        return None
+    if documents.index_suffix:
+        if key.endswith("/"):
+            index = _existing(bucket, key + documents.index_suffix)
+            if index is not None:
+                return _serve(request, index)
+        elif documents.index_support_sub_dir and _existing(
+            bucket, f"{key}/{documents.index_suffix}"
+        ):
+            if documents.index_type == 0:
+                response = HttpResponse(status=302)
+                response["Location"] = f"/{bucket.name}/{quote(key)}/"
+                response["x-oss-request-id"] = request.oss_request_id
+                return response
+            if documents.index_type == 2:
+                return _serve(
+                    request, _existing(bucket, f"{key}/{documents.index_suffix}")
+                )
+    if documents.error_key:
+        error_page = _existing(bucket, documents.error_key)
+        if error_page is not None:
+            response = _serve(request, error_page)
+            response.status_code = documents.error_http_status
+            return response
+    return None
+
+
+def _existing(bucket, key):
+    return bucket.stored_objects.filter(key=key).first()
+
+
+def _serve(request, obj):
+    try:
+        response = serve_object(request, obj)
+    except errors.OssError as error:  # e.g. a Range past the end of the error page
+        return error.response(request)
+    response["x-oss-request-id"] = request.oss_request_id
+    return response
