@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test install chromium lint format bench
+.PHONY: run test test-postgres install chromium lint format bench
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ format: install
 
 test: install chromium lint
 	DATA_DIR=$$(mktemp -d) DJANGO_ALLOW_ASYNC_UNSAFE=true $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+# The database-level suite again on PostgreSQL (DATABASE_URL), in a throwaway cluster.
+test-postgres: install
+	DATA_DIR=$$(mktemp -d) .ci/with-postgres $(VENV)/bin/pytest -n 2 -m "not browser and not server" $(PYTEST_ARGS)
 
 bench: install
 	$(PY) bench/run.py

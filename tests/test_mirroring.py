@@ -953,6 +953,9 @@ def test_fetch_log_has_one_row_per_origin_fetch(
     assert log.duration_ms >= 0
 
 
+# A real transaction: closing the response ends the "request", and Django then
+# closes a connection left inside a transaction (PostgreSQL does not forgive that).
+@pytest.mark.django_db(transaction=True)
 def test_a_client_that_stops_reading_still_gets_the_object_saved(
     alice_client, bucket, origin_server, mirror_rule
 ):
@@ -962,7 +965,7 @@ def test_a_client_that_stops_reading_still_gets_the_object_saved(
     response = alice_client.get("/alice-bucket/large.bin")
     first = next(iter(response.streaming_content))
     assert 0 < len(first) < len(body)
-    response.close()
+    response.close()  # what the server does when the client goes away
     saved = StoredObject.objects.get()
     assert (saved.size, saved.md5) == (len(body), hashlib.md5(body).hexdigest())
     assert body_of(alice_client.get("/alice-bucket/large.bin")) == body
