@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("console/", include("console.urls")),
+    path("api/v1/", include("config.api_urls")),
     path("healthz", bucket_views.healthz, name="healthz"),
     path("", bucket_views.service_view, name="oss-service"),
     # Everything else whose first segment is not reserved is a bucket or object URL.

@@ -248,3 +248,43 @@ def redirect_location(rule, key, query=""):
         if kept:
             location += "?" + kept
     return Redirection(status=rule.redirect_code, location=location)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a GET for a missing key would do: the dry run's answer."""
+
+    rule: Rule | None
+    mismatches: tuple = ()  # (position, reason) of the rules tried before the match
+    origin_url: str = ""
+    secondary_origin_url: str = (
+        ""  # used instead while the probe URL does not answer 200
+    )
+    origin_headers: dict = field(default_factory=dict)
+    redirection: Redirection | None = None
+
+
+def decide(rules, key, status, request_headers, query=""):
+    """Which rule applies, why the others do not, and the request or redirect it makes."""
+    mismatches = []
+    for rule in sorted(rules, key=lambda rule: rule.position):
+        reason = mismatch_reason(rule, key, status, request_headers)
+        if reason is not None:
+            mismatches.append((rule.position, reason))
+            continue
+        if rule.mode == REDIRECT:
+            return Decision(
+                rule, tuple(mismatches), redirection=redirect_location(rule, key, query)
+            )
+        return Decision(
+            rule,
+            tuple(mismatches),
+            origin_url=build_origin_url(rule, key, query),
+            secondary_origin_url=build_origin_url(
+                rule, key, query, base_url=rule.secondary_url
+            )
+            if rule.secondary_url
+            else "",
+            origin_headers=origin_request_headers(rule, request_headers),
+        )
+    return Decision(None, tuple(mismatches))

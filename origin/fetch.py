@@ -161,11 +161,20 @@ def _describe(error):
 
 
 def _get(url, headers):
+    return _send("GET", url, headers)
+
+
+def _send(method, url, headers):
     if urlsplit(url).scheme not in ("http", "https"):
         raise OriginError(f"The origin redirected to an unsupported URL: {url[:200]}")
     try:
-        return _session.get(
-            url, headers=headers, stream=True, allow_redirects=False, timeout=_timeout()
+        return _session.request(
+            method,
+            url,
+            headers=headers,
+            stream=True,
+            allow_redirects=False,
+            timeout=_timeout(),
         )
     except OriginError:
         raise
@@ -238,3 +247,10 @@ def probe_ok(url):
     with _probe_lock:
         _probe_cache[url] = (healthy, now)
     return healthy
+
+
+def head_origin(url, headers):
+    """HEAD `url` (no redirects followed) and return the status; the dry run's probe."""
+    response = _send("HEAD", url, headers)
+    response.close()
+    return response.status_code

@@ -1,0 +1,109 @@
+"""JSON API for buckets (/api/v1/buckets) and the access-key authentication it shares."""
+
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.response import Response
+
+from buckets.models import Bucket, StoredObject
+from origin.models import BackToOriginRule
+
+
+def _per_bucket(model, aggregate):
+    rows = (
+        model.objects.filter(bucket=OuterRef("pk"))
+        .order_by()
+        .values("bucket")
+        .annotate(value=aggregate)
+        .values("value")
+    )
+    return Coalesce(Subquery(rows, output_field=IntegerField()), Value(0))
+
+
+class OssSignatureScheme(OpenApiAuthenticationExtension):
+    target_class = "buckets.api_auth.OssSignatureAuthentication"
+    name = "ossSignature"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`OSS <AccessKeyId>:<signature>` (V1) or `OSS4-HMAC-SHA256 Credential=..., Signature=...` (V4), signed as for the OSS API.",
+        }
+
+
+class BucketSerializer(serializers.ModelSerializer):
+    object_count = serializers.IntegerField(read_only=True)
+    total_size = serializers.IntegerField(read_only=True)
+    rule_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Bucket
+        fields = [
+            "name",
+            "acl",
+            "created_at",
+            "object_count",
+            "total_size",
+            "rule_count",
+        ]
+        read_only_fields = ["created_at"]
+
+    def validate_name(self, name):
+        if self.instance is not None and name != self.instance.name:
+            raise serializers.ValidationError("A bucket cannot be renamed.")
+        return name
+
+    def create(self, validated_data):
+        return Bucket.objects.create(
+            owner=self.context["request"].user, **validated_data
+        )
+
+
+class BucketViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The user's buckets. Other users' buckets do not exist here (404)."""
+
+    serializer_class = BucketSerializer
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self):
+        # Subqueries, not joins: joining objects and rules together would multiply the sums.
+        return (
+            Bucket.objects.filter(owner=self.request.user)
+            .annotate(
+                object_count=_per_bucket(StoredObject, Count("id")),
+                total_size=_per_bucket(StoredObject, Sum("size")),
+                rule_count=_per_bucket(BackToOriginRule, Count("id")),
+            )
+            .order_by("name")
+        )
+
+    def get_serializer(self, *args, **kwargs):
+        if self.action in ("update", "partial_update"):
+            kwargs["partial"] = True
+        return super().get_serializer(*args, **kwargs)
+
+    def perform_update(self, serializer):
+        serializer.save()
+
+    def destroy(self, request, *args, **kwargs):
+        bucket = self.get_object()
+        if not bucket.is_empty():
+            return Response(
+                {
+                    "detail": f"Bucket {bucket.name} still holds objects. Delete them first."
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        bucket.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,256 @@
+"""JSON API for Back-to-Origin rules, the fetch log and the dry run (/api/v1/buckets/{name}/...)."""
+
+import time
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from buckets.models import Bucket
+from origin import engine, fetch
+from origin.models import BackToOriginRule, OriginFetch
+
+
+def owned_bucket(request, name):
+    return get_object_or_404(Bucket, name=name, owner=request.user)
+
+
+class HeaderPairField(serializers.ListField):
+    child = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        min_length=2,
+        max_length=2,
+    )
+
+
+class RuleSerializer(serializers.ModelSerializer):
+    """A rule; validation is the model's clean(), so the API refuses what the console refuses."""
+
+    include_headers = HeaderPairField(required=False, help_text="[[name, equals], ...]")
+    pass_headers = serializers.ListField(child=serializers.CharField(), required=False)
+    remove_headers = serializers.ListField(
+        child=serializers.CharField(), required=False
+    )
+    set_headers = HeaderPairField(required=False, help_text="[[name, value], ...]")
+    origin_url = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = BackToOriginRule
+        exclude = ["bucket", "api_extras"]
+        read_only_fields = ["position", "created_at", "updated_at"]
+
+    def validate(self, attrs):
+        rule = self.instance or BackToOriginRule(bucket=self.context["bucket"])
+        for name, value in attrs.items():
+            setattr(rule, name, value)
+        try:
+            rule.full_clean(exclude=["position"])
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(_field_errors(error)) from None
+        self.validated_rule = rule
+        return attrs
+
+    def save(self, **kwargs):
+        rule = self.validated_rule
+        try:
+            rule.save_in_order()
+        except DjangoValidationError as error:  # lost a race for the last free slot
+            raise serializers.ValidationError(_field_errors(error)) from None
+        self.instance = rule
+        return rule
+
+
+def _field_errors(error):
+    return {
+        ("non_field_errors" if name == "__all__" else name): messages
+        for name, messages in error.message_dict.items()
+    }
+
+
+class ReorderSerializer(serializers.Serializer):
+    order = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="Every rule id of the bucket, in the new evaluation order.",
+    )
+
+
+class RuleViewSet(viewsets.ModelViewSet):
+    """Rules of one of the user's buckets, in evaluation order."""
+
+    serializer_class = RuleSerializer
+    lookup_value_regex = r"\d+"
+
+    def get_bucket(self):
+        if not hasattr(self, "_bucket"):
+            self._bucket = owned_bucket(self.request, self.kwargs["bucket_name"])
+        return self._bucket
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no bucket
+            return BackToOriginRule.objects.none()
+        return BackToOriginRule.objects.filter(bucket=self.get_bucket()).order_by(
+            "position"
+        )
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False):
+            context["bucket"] = self.get_bucket()
+        return context
+
+    def perform_destroy(self, instance):
+        instance.clear()
+
+    @extend_schema(request=ReorderSerializer, responses=RuleSerializer(many=True))
+    @action(detail=False, methods=["post"])
+    def reorder(self, request, bucket_name):
+        """Set the whole evaluation order in one call."""
+        serializer = ReorderSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        order = serializer.validated_data["order"]
+        with transaction.atomic():
+            Bucket.objects.select_for_update().get(pk=self.get_bucket().pk)
+            rules = {rule.pk: rule for rule in self.get_queryset()}
+            if sorted(order) != sorted(rules):
+                raise serializers.ValidationError(
+                    {
+                        "order": [
+                            f"List every rule id of the bucket exactly once: {sorted(rules)}."
+                        ]
+                    }
+                )
+            for position, rule_id in enumerate(order, start=1):
+                BackToOriginRule.objects.filter(pk=rule_id).update(position=position)
+        return Response(RuleSerializer(self.get_queryset(), many=True).data)
+
+
+class FetchSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OriginFetch
+        exclude = ["bucket"]
+
+
+class FetchLogView(generics.ListAPIView):
+    """Recent origin fetches of a bucket, newest first; filter by rule, outcome or key prefix."""
+
+    serializer_class = FetchSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "rule", int, description="Only fetches made by this rule id."
+            ),
+            OpenApiParameter("outcome", str, enum=OriginFetch.Outcome.values),
+            OpenApiParameter("key_prefix", str),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return OriginFetch.objects.none()
+        fetches = OriginFetch.objects.filter(
+            bucket=owned_bucket(self.request, self.kwargs["bucket_name"])
+        )
+        params = self.request.query_params
+        if params.get("rule", "").isdigit():
+            fetches = fetches.filter(rule_id=int(params["rule"]))
+        if params.get("outcome"):
+            fetches = fetches.filter(outcome=params["outcome"])
+        if params.get("key_prefix"):
+            fetches = fetches.filter(key__startswith=params["key_prefix"])
+        return fetches
+
+
+class DryRunRequestSerializer(serializers.Serializer):
+    key = serializers.CharField(trim_whitespace=False)
+    query = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The query string, without '?'.",
+    )
+    headers = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        required=False,
+        default=dict,
+    )
+    status = serializers.IntegerField(
+        required=False,
+        default=404,
+        min_value=400,
+        max_value=599,
+        help_text="The status the request would otherwise get.",
+    )
+    probe = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Also send a HEAD to the origin URL (this contacts the origin).",
+    )
+
+
+def dry_run(bucket, data):
+    """The dry run's answer: pure engine work, plus an optional guarded HEAD probe."""
+    rules = BackToOriginRule.objects.engine_rules(bucket)
+    decision = engine.decide(
+        rules, data["key"], data["status"], data["headers"], data["query"]
+    )
+    answer = {
+        "matched": decision.rule is not None,
+        "rule_id": decision.rule.rule_id if decision.rule else None,
+        "position": decision.rule.position if decision.rule else None,
+        "mode": decision.rule.mode if decision.rule else None,
+        "not_matched": [
+            {"position": position, "reason": reason}
+            for position, reason in decision.mismatches
+        ],
+    }
+    if decision.redirection is not None:
+        answer["redirect"] = {
+            "status": decision.redirection.status,
+            "location": decision.redirection.location,
+        }
+    elif decision.rule is not None:
+        answer["mirror"] = {
+            "origin_url": decision.origin_url,
+            "secondary_origin_url": decision.secondary_origin_url,
+            "probe_url": decision.rule.probe_url,
+            "headers": decision.origin_headers,
+        }
+        if data["probe"]:
+            answer["probe"] = probe_origin(decision.origin_url, decision.origin_headers)
+    return answer
+
+
+def probe_origin(url, headers):
+    """A HEAD through the same SSRF guard as mirroring; reports status and timing."""
+    started = time.monotonic()
+    try:
+        status_code = fetch.head_origin(url, headers)
+        result = {"status": status_code, "error": ""}
+    except fetch.OriginError as error:
+        result = {"status": None, "error": error.message}
+    return {
+        **result,
+        "contacted_origin": True,
+        "elapsed_ms": int((time.monotonic() - started) * 1000),
+    }
+
+
+class DryRunView(APIView):
+    """What a GET for a missing key would do, without fetching or saving anything."""
+
+    @extend_schema(request=DryRunRequestSerializer, responses={200: dict})
+    def post(self, request, bucket_name):
+        bucket = owned_bucket(request, bucket_name)
+        serializer = DryRunRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(
+            dry_run(bucket, serializer.validated_data), status=status.HTTP_200_OK
+        )
