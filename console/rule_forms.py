@@ -145,3 +145,51 @@ class RuleForm(forms.ModelForm):
             self.cleaned_data.get("redirect_target")
             or BackToOriginRule.RedirectTarget.KEEP
         )
+
+
+class DryRunForm(forms.Form):
+    """Test a request: a key, a query string and request headers ("Name: value" lines)."""
+
+    key = forms.CharField(label="Object key", max_length=1023, strip=False)
+    query = forms.CharField(
+        label="Query string",
+        required=False,
+        strip=True,
+        widget=forms.TextInput(attrs={"placeholder": "a=1&b=2"}),
+    )
+    headers = forms.CharField(
+        label="Request headers",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "aaa-header: aaa"}),
+    )
+    probe = forms.BooleanField(
+        label="Also probe the origin (sends a HEAD request to it)", required=False
+    )
+
+    def clean_query(self):
+        return self.cleaned_data["query"].lstrip("?")
+
+    def clean_headers(self):
+        headers = {}
+        for number, line in enumerate(
+            self.cleaned_data["headers"].splitlines(), start=1
+        ):
+            if not line.strip():
+                continue
+            name, separator, value = line.partition(":")
+            if not separator or not name.strip():
+                raise forms.ValidationError(
+                    f"Line {number}: write headers as 'Name: value'."
+                )
+            headers[name.strip()] = value.strip()
+        return headers
+
+    def cleaned_request(self):
+        data = self.cleaned_data
+        return {
+            "key": data["key"],
+            "query": data["query"],
+            "headers": data["headers"],
+            "status": 404,
+            "probe": data["probe"],
+        }

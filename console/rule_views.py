@@ -8,8 +8,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
-from console.rule_forms import RuleForm
+from console.rule_forms import DryRunForm, RuleForm
 from console.views import _bucket_context, _get_bucket_for_user
+from origin.api import dry_run
 from origin.models import BackToOriginRule
 
 
@@ -28,7 +29,7 @@ def _editor_context(request, bucket, **extra):
         rules_editing=True,
         max_rules=settings.BACK_TO_ORIGIN_MAX_RULES,
         at_rule_limit=len(rules) >= settings.BACK_TO_ORIGIN_MAX_RULES,
-        **extra,
+        **{"dry_run_form": DryRunForm(), **extra},
     )
 
 
@@ -149,3 +150,16 @@ def rule_move(request, name, rule_id):
         if request.htmx
         else redirect("console-rules", bucket.name)
     )
+
+
+@login_required
+@require_POST
+def rule_dry_run(request, name):
+    """Test a request: what a GET for this missing key would do (no fetch, nothing saved)."""
+    bucket = _get_bucket_for_user(request, name)
+    form = DryRunForm(request.POST)
+    answer = dry_run(bucket, form.cleaned_request()) if form.is_valid() else None
+    ctx = _editor_context(request, bucket, dry_run_form=form, dry_run_answer=answer)
+    if request.htmx:
+        return render(request, "console/_dry_run.html", ctx)
+    return render(request, "console/bucket_settings.html", ctx)

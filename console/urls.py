@@ -93,3 +93,11 @@ urlpatterns += [
         name="console-access-key-delete",
     ),
 ]
+
+urlpatterns += [
+    path(
+        "buckets/<str:name>/settings/back-to-origin/test",
+        rule_views.rule_dry_run,
+        name="console-rule-dry-run",
+    ),
+]

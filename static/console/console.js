@@ -70,3 +70,13 @@ document.addEventListener("htmx:afterSettle", () => {
   const form = document.getElementById("rule-form");
   if (form) syncDependentFields(form);
 });
+
+// Test a request: highlight the rule row that matched.
+document.addEventListener("htmx:afterSettle", () => {
+  const answer = document.querySelector("[data-matched-rule]");
+  document.querySelectorAll("#rule-list tr.matched").forEach((row) => row.classList.remove("matched"));
+  if (answer && answer.dataset.matchedRule) {
+    const row = document.getElementById(answer.dataset.matchedRule);
+    if (row) row.classList.add("matched");
+  }
+});
