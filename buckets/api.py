@@ -57,9 +57,12 @@ class BucketSerializer(serializers.ModelSerializer):
         return name
 
     def create(self, validated_data):
-        return Bucket.objects.create(
+        bucket = Bucket.objects.create(
             owner=self.context["request"].user, **validated_data
         )
+        # Not annotated like the queryset: without these the 201 body would lack the counts.
+        bucket.object_count = bucket.total_size = bucket.rule_count = 0
+        return bucket
 
 
 class BucketViewSet(

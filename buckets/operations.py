@@ -161,6 +161,9 @@ def list_buckets(request):
     buckets = Bucket.objects.filter(
         owner=user, name__startswith=prefix, name__gt=marker
     ).order_by("name")
+    if prefix != prefix.lower():
+        # Names are lower-case; SQLite's LIKE would match prefix "LB-" to "lb-one".
+        buckets = buckets.none()
     page = list(buckets[: max_keys + 1])
     truncated = len(page) > max_keys
     page = page[:max_keys]

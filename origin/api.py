@@ -233,12 +233,16 @@ def probe_origin(url, headers):
     started = time.monotonic()
     try:
         status_code = fetch.head_origin(url, headers)
-        result = {"status": status_code, "error": ""}
+        result = {"status": status_code, "error": "", "contacted_origin": True}
     except fetch.OriginError as error:
-        result = {"status": None, "error": error.message}
+        # The SSRF guard refuses before connecting: saying "contacted" would be untrue.
+        result = {
+            "status": None,
+            "error": error.message,
+            "contacted_origin": error.reason != "refused",
+        }
     return {
         **result,
-        "contacted_origin": True,
         "elapsed_ms": int((time.monotonic() - started) * 1000),
     }
 

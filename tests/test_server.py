@@ -1,21 +1,16 @@
 """The real server, started the way `make run` starts it, answering real HTTP requests."""
 
 import hashlib
-import os
-import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests.server_process import GunicornServer
+
 pytestmark = pytest.mark.server
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 USERNAME, PASSWORD = "operator", "server-test-password"
 PUBLIC_BODY = b"Hello, world! Served by gunicorn.\n"
 PRIVATE_BODY = b"top secret"
@@ -46,61 +41,20 @@ class Server:
     log: Path
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def manage(env, *args):
-    result = subprocess.run(
-        [BIN / "python", "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def wait_until_healthy(url, process, log):
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(
-                f"gunicorn exited with {process.returncode}:\n{log.read_text()}"
-            )
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"gunicorn did not become healthy:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("server-data")
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATA_DIR": str(data_dir),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "DJANGO_SUPERUSER_USERNAME": USERNAME,
-        "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
-    }
-    # The server keeps its database in its own DATA_DIR, whatever the suite runs on.
-    env.pop("DATABASE_URL", None)
-    manage(env, "migrate", "--noinput")
-    first_user_output = manage(env, "ensure_first_user")
+    gunicorn = GunicornServer(
+        data_dir,
+        DJANGO_SUPERUSER_USERNAME=USERNAME,
+        DJANGO_SUPERUSER_PASSWORD=PASSWORD,
+    )
+    gunicorn.manage("migrate", "--noinput")
+    first_user_output = gunicorn.manage("ensure_first_user")
     # `shell` may print its own notes (auto-imports); keep only our lines.
     blobs = [
         line.removeprefix("blob=")
-        for line in manage(env, "shell", "-c", SETUP_SCRIPT).splitlines()
+        for line in gunicorn.manage("shell", "-c", SETUP_SCRIPT).splitlines()
         if line.startswith("blob=")
     ]
 
@@ -110,26 +64,18 @@ def server(tmp_path_factory):
     stray.parent.mkdir(parents=True)
     stray.write_bytes(b"orphan")
 
-    log = data_dir / "gunicorn.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [BIN / "gunicorn", "-c", "config/gunicorn.conf.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    gunicorn.start()
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(url, process, log)
-        yield Server(url, port, data_dir, first_user_output, blobs, log)
+        yield Server(
+            gunicorn.url,
+            gunicorn.port,
+            data_dir,
+            first_user_output,
+            blobs,
+            gunicorn.log,
+        )
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        gunicorn.stop()
 
 
 def test_first_user_command_prints_console_url_and_login(server):

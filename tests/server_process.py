@@ -1,0 +1,126 @@
+"""The real gunicorn server in a subprocess, on its own DATA_DIR, as `make run` starts it."""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition, message, timeout=30):
+    """Poll `condition` until it holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {timeout} s waiting until {message}")
+        time.sleep(0.02)
+
+
+class GunicornServer:
+    """A gunicorn master and its workers in their own process group, so a test can
+    stop them politely or kill them all at once the way a crash would."""
+
+    def __init__(self, data_dir, **environment):
+        self.data_dir = Path(data_dir)
+        self.env = {
+            **os.environ,
+            "DATA_DIR": str(self.data_dir),
+            "HOST": "127.0.0.1",
+            "PORT": str(free_port()),
+            **environment,
+        }
+        # The server keeps its database in its own DATA_DIR, whatever the suite runs on.
+        self.env.pop("DATABASE_URL", None)
+        self.log = self.data_dir / "gunicorn.log"
+        self.process = None
+
+    @property
+    def port(self):
+        return int(self.env["PORT"])
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def manage(self, *args):
+        """Run a management command on this server's DATA_DIR; returns its output."""
+        result = subprocess.run(
+            [BIN / "python", "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def start(self):
+        with self.log.open("ab") as log_file:
+            self.process = subprocess.Popen(
+                [BIN / "gunicorn", "-c", "config/gunicorn.conf.py"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            self._wait_until_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_until_healthy(self):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"gunicorn exited with {self.process.returncode}:\n{self.log.read_text()}"
+                )
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=5).status_code == 200:
+                    return
+            # Not listening yet, or a worker still booting on a busy machine.
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            time.sleep(0.1)
+        pytest.fail(f"gunicorn did not become healthy:\n{self.log.read_text()}")
+
+    def restart(self):
+        """Start again on the same DATA_DIR (on a fresh port: the old one may linger)."""
+        self.env["PORT"] = str(free_port())
+        return self.start()
+
+    def stop(self):
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=15)
+        self.kill()  # whatever is left of the group, e.g. a worker stuck past its timeout
+
+    def kill(self):
+        """SIGKILL the master and every worker at once: nothing gets to clean up."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()

@@ -1,0 +1,667 @@
+"""The OSS WebsiteConfiguration document <-> rule rows, and IndexDocument / ErrorDocument.
+
+In process: `origin.website` parses and writes the XML; the object endpoint serves
+the documents after the rules (reference §2.2-2.5, §3.1).
+"""
+
+import functools
+import xml.etree.ElementTree as ET
+
+import pytest
+from oss2 import xml_utils
+from oss2.models import (
+    REDIRECT_TYPE_EXTERNAL,
+    REDIRECT_TYPE_MIRROR,
+    BucketWebsite,
+    Condition,
+    GetBucketWebsiteResult,
+    Redirect,
+    RoutingRule,
+)
+
+from origin import website
+from origin.models import BackToOriginRule, WebsiteDocuments
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+
+SPECIAL_PREFIX = "1~!@#$%^&*()-_=+|\\[]{}<>,./?`~"
+MIRROR = "<RedirectType>Mirror</RedirectType><MirrorURL>http://origin.example.com/</MirrorURL>"
+STATUS_404 = "<HttpErrorCodeReturnedEquals>404</HttpErrorCodeReturnedEquals>"
+
+
+def rule_xml(number=1, condition=STATUS_404, redirect=MIRROR):
+    return (
+        f"<RoutingRule><RuleNumber>{number}</RuleNumber>"
+        f"<Condition>{condition}</Condition><Redirect>{redirect}</Redirect></RoutingRule>"
+    )
+
+
+def config(*rules, documents=""):
+    routing = f"<RoutingRules>{''.join(rules)}</RoutingRules>" if rules else ""
+    return f"<WebsiteConfiguration>{documents}{routing}</WebsiteConfiguration>".encode()
+
+
+def parse_one(redirect=MIRROR, condition=STATUS_404):
+    (rule,), _documents = website.parse_website(
+        config(rule_xml(1, condition, redirect))
+    )
+    return rule
+
+
+def refused(body, bucket=None):
+    """The WebsiteError a body is refused with (by parsing, or by saving when a bucket is given)."""
+    attempt = (
+        functools.partial(website.parse_website, body)
+        if bucket is None
+        else functools.partial(website.replace_configuration, bucket, body)
+    )
+    with pytest.raises(website.WebsiteError) as raised:
+        attempt()
+    return raised.value
+
+
+def as_oss2(bucket):
+    """The GET document, read by oss2's own parser (it raises on what it cannot read)."""
+    result = GetBucketWebsiteResult.__new__(GetBucketWebsiteResult)
+    result.rules = []
+    return xml_utils.parse_get_bucket_website(result, website.website_xml(bucket))
+
+
+def stored_rules(bucket):
+    return list(
+        BackToOriginRule.objects.filter(bucket=bucket)
+        .order_by("position")
+        .values(
+            "position",
+            "mode",
+            "key_prefix",
+            "host",
+            "path",
+            "redirect_code",
+            "api_extras",
+        )
+    )
+
+
+# -- lenient reading ---------------------------------------------------------------------
+
+
+def test_oss2_capitalised_booleans_are_accepted():
+    rule = parse_one(
+        MIRROR
+        + "<PassQueryString>True</PassQueryString><MirrorFollowRedirect>False</MirrorFollowRedirect>"
+        "<MirrorCheckMd5>True</MirrorCheckMd5><MirrorHeaders><PassAll>True</PassAll></MirrorHeaders>"
+    )
+
+    assert (
+        rule["pass_query_string"],
+        rule["follow_redirects"],
+        rule["check_md5"],
+        rule["pass_all_headers"],
+    ) == (True, False, True, True)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("true", True), ("FALSE", False), (" True ", True)]
+)
+def test_booleans_are_read_in_any_case(text, value):
+    rule = parse_one(MIRROR + f"<MirrorCheckMd5>{text}</MirrorCheckMd5>")
+
+    assert rule["check_md5"] is value
+
+
+def test_a_boolean_that_is_not_true_or_false_is_invalid_argument():
+    error = refused(
+        config(rule_xml(redirect=MIRROR + "<MirrorCheckMd5>yes</MirrorCheckMd5>"))
+    )
+
+    assert (error.code, error.name, error.value) == (
+        "InvalidArgument",
+        "MirrorCheckMd5",
+        "yes",
+    )
+
+
+def test_oss2_bodies_with_empty_suffix_and_key_are_accepted(bucket):
+    # oss2 always writes IndexDocument and ErrorDocument, empty when not set.
+    body = xml_utils.to_put_bucket_website(
+        BucketWebsite(
+            None,
+            None,
+            [
+                RoutingRule(
+                    rule_num=1,
+                    condition=Condition(
+                        key_prefix_equals="a/", http_err_code_return_equals=404
+                    ),
+                    redirect=Redirect(
+                        redirect_type=REDIRECT_TYPE_MIRROR,
+                        mirror_url="http://origin.example.com/",
+                        mirror_pass_query_string=True,
+                    ),
+                )
+            ],
+        )
+    )
+    assert b"<Suffix />" in body
+    assert b"<Key />" in body
+
+    website.replace_configuration(bucket, body)
+
+    root = ET.fromstring(website.website_xml(bucket))
+    assert root.find("IndexDocument") is None
+    assert root.find("ErrorDocument") is None
+    assert root.findtext("RoutingRules/RoutingRule/Condition/KeyPrefixEquals") == "a/"
+
+
+def test_unknown_elements_are_kept_verbatim_and_round_tripped(bucket):
+    body = config(
+        rule_xml(
+            condition=STATUS_404 + '<KeyContains note="x">abc<Deep/></KeyContains>',
+            redirect=MIRROR
+            + "<MirrorSNI>true</MirrorSNI>"
+            + "<MirrorTaggings><Taggings><Key>k</Key><Value>v &amp; w</Value></Taggings></MirrorTaggings>",
+        )
+    )
+
+    website.replace_configuration(bucket, body)
+    first = website.website_xml(bucket)
+    website.replace_configuration(bucket, first)  # PUT what GET returned
+
+    root = ET.fromstring(first)
+    condition = root.find("RoutingRules/RoutingRule/Condition")
+    redirect = root.find("RoutingRules/RoutingRule/Redirect")
+    assert ET.tostring(condition.find("KeyContains"), encoding="unicode") == (
+        '<KeyContains note="x">abc<Deep /></KeyContains>'
+    )
+    assert redirect.findtext("MirrorSNI") == "true"
+    assert redirect.findtext("MirrorTaggings/Taggings/Value") == "v & w"
+    assert website.website_xml(bucket) == first
+
+
+def test_a_mirror_rule_without_a_status_condition_is_stored_as_404(bucket):
+    website.replace_configuration(
+        bucket, config(rule_xml(condition="<KeyPrefixEquals>m/</KeyPrefixEquals>"))
+    )
+
+    assert BackToOriginRule.objects.get(bucket=bucket).http_status == 404
+    root = ET.fromstring(website.website_xml(bucket))
+    assert root.findtext(".//HttpErrorCodeReturnedEquals") == "404"
+
+
+def test_a_mirror_rule_passes_the_query_string_from_pass_query_string_alone():
+    rule = parse_one(MIRROR + "<PassQueryString>true</PassQueryString>")
+
+    assert rule["pass_query_string"] is True
+
+
+# -- refusing ----------------------------------------------------------------------------------
+
+
+def test_a_mirror_rule_with_status_403_is_refused(bucket):
+    error = refused(
+        config(
+            rule_xml(
+                condition="<HttpErrorCodeReturnedEquals>403</HttpErrorCodeReturnedEquals>"
+            )
+        ),
+        bucket,
+    )
+
+    assert (error.code, error.name, error.value) == (
+        "InvalidArgument",
+        "HttpErrorCodeReturnedEquals",
+        "403",
+    )
+
+
+@pytest.mark.parametrize(
+    ("numbers", "value"),
+    [((1, 1), "1"), ((0,), "0"), ((-1,), "-1"), (("abc",), "abc"), (("",), "")],
+)
+def test_rule_numbers_must_be_positive_and_unique(numbers, value):
+    rules = [
+        rule_xml(number, condition=f"<KeyPrefixEquals>p{index}/</KeyPrefixEquals>")
+        for index, number in enumerate(numbers)
+    ]
+
+    error = refused(config(*rules))
+
+    assert (error.code, error.name, error.value) == (
+        "InvalidArgument",
+        "RuleNumber",
+        value,
+    )
+
+
+def test_a_rule_without_rule_number_is_malformed_xml():
+    body = config(
+        f"<RoutingRule><Condition>{STATUS_404}</Condition><Redirect>{MIRROR}</Redirect></RoutingRule>"
+    )
+
+    assert refused(body).code == "MalformedXML"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not xml",
+        b"<WebsiteConfiguration><RoutingRules>",
+        b"<Other/>",
+        b"<WebsiteConfiguration/>",
+        config(
+            f"<RoutingRule><RuleNumber>1</RuleNumber><Redirect>{MIRROR}</Redirect></RoutingRule>"
+        ),
+        config(rule_xml(redirect="<MirrorURL>http://origin.example.com/</MirrorURL>")),
+        config(rule_xml(redirect="<RedirectType>Mirror</RedirectType>")),
+    ],
+    ids=[
+        "empty",
+        "not-xml",
+        "unclosed",
+        "other-root",
+        "nothing-configured",
+        "no-condition",
+        "no-redirect-type",
+        "mirror-without-url",
+    ],
+)
+def test_malformed_documents_are_malformed_xml(body):
+    assert refused(body).code == "MalformedXML"
+
+
+@pytest.mark.parametrize("redirect_type", ["Teleport", "mirror", ""])
+def test_an_unknown_redirect_type_is_refused(redirect_type):
+    error = refused(
+        config(rule_xml(redirect=f"<RedirectType>{redirect_type}</RedirectType>"))
+    )
+
+    assert (error.code, error.name) == ("InvalidArgument", "RedirectType")
+
+
+EXTERNAL = "<RedirectType>External</RedirectType><Protocol>https</Protocol><HostName>example.org</HostName>"
+
+
+@pytest.mark.parametrize(
+    "replacement",
+    [
+        "<ReplaceKeyWith>new/${key}</ReplaceKeyWith><ReplaceKeyPrefixWith>x/</ReplaceKeyPrefixWith>",
+        "<ReplaceKeyWith>new/${key}</ReplaceKeyWith><EnableReplacePrefix>true</EnableReplacePrefix>",
+    ],
+)
+def test_replace_key_with_and_prefix_replacement_together_are_refused(replacement):
+    error = refused(config(rule_xml(redirect=EXTERNAL + replacement)))
+
+    assert (error.code, error.name) == ("InvalidArgument", "ReplaceKeyWith")
+
+
+@pytest.mark.parametrize("code", [308, 300, 200])
+def test_redirect_codes_other_than_301_302_307_are_refused(bucket, code):
+    body = config(
+        rule_xml(redirect=EXTERNAL + f"<HttpRedirectCode>{code}</HttpRedirectCode>")
+    )
+
+    error = refused(body, bucket)
+
+    assert (error.code, error.name, error.value) == (
+        "InvalidArgument",
+        "HttpRedirectCode",
+        str(code),
+    )
+
+
+@pytest.mark.parametrize(
+    ("element", "url"),
+    [
+        ("MirrorURL", "http://10.0.0.1/"),
+        ("MirrorURL", "http://127.0.0.1:8080/files/"),
+        ("MirrorURL", "https://localhost/"),
+        ("MirrorURL", "http://169.254.169.254/latest/"),
+        ("MirrorURL", "http://[::1]/"),
+        ("MirrorURL", "http://192.168.1.10/"),
+        ("MirrorURLSlave", "http://10.1.2.3/"),
+    ],
+)
+def test_private_origins_are_refused_unless_the_operator_allows_them(
+    bucket, settings, element, url
+):
+    settings.ORIGIN_ALLOW_PRIVATE = False
+    redirect = (
+        f"<RedirectType>Mirror</RedirectType><MirrorURL>{url}</MirrorURL>"
+        if element == "MirrorURL"
+        else MIRROR
+        + f"<MirrorURLSlave>{url}</MirrorURLSlave><MirrorURLProbe>http://origin.example.com/p</MirrorURLProbe>"
+    )
+    body = config(rule_xml(redirect=redirect))
+
+    error = refused(body, bucket)
+
+    assert (error.code, error.name) == ("InvalidArgument", element)
+    assert "internal networks are not allowed" in error.message
+    assert not BackToOriginRule.objects.exists()
+
+    settings.ORIGIN_ALLOW_PRIVATE = True
+    website.replace_configuration(bucket, body)
+    assert BackToOriginRule.objects.filter(bucket=bucket).count() == 1
+
+
+def test_more_rules_than_the_limit_are_refused(settings):
+    settings.BACK_TO_ORIGIN_MAX_RULES = 2
+    rules = [
+        rule_xml(n, condition=f"<KeyPrefixEquals>p{n}/</KeyPrefixEquals>")
+        for n in (1, 2, 3)
+    ]
+
+    error = refused(config(*rules))
+
+    assert (error.code, error.name, error.value) == (
+        "InvalidArgument",
+        "RoutingRule",
+        "3",
+    )
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+def test_special_characters_in_the_prefix_round_trip(bucket):
+    website.replace_configuration(
+        bucket,
+        xml_utils.to_put_bucket_website(
+            BucketWebsite(
+                None,
+                None,
+                [
+                    RoutingRule(
+                        rule_num=1,
+                        condition=Condition(
+                            key_prefix_equals=SPECIAL_PREFIX,
+                            http_err_code_return_equals=404,
+                        ),
+                        redirect=Redirect(
+                            redirect_type=REDIRECT_TYPE_MIRROR,
+                            mirror_url="http://origin.example.com/",
+                        ),
+                    )
+                ],
+            )
+        ),
+    )
+
+    assert BackToOriginRule.objects.get(bucket=bucket).key_prefix == SPECIAL_PREFIX
+    assert as_oss2(bucket).rules[0].condition.key_prefix_equals == SPECIAL_PREFIX
+
+
+def test_get_output_has_no_namespace_and_complete_conditions(bucket):
+    body = config(
+        rule_xml(1, condition="", redirect=MIRROR),
+        rule_xml(
+            2,
+            condition="<KeySuffixEquals>.jpg</KeySuffixEquals>",
+            redirect=EXTERNAL + "<HttpRedirectCode>302</HttpRedirectCode>",
+        ),
+        rule_xml(
+            3,
+            condition="<KeyPrefixEquals>x/</KeyPrefixEquals>"
+            "<HttpErrorCodeReturnedEquals>403</HttpErrorCodeReturnedEquals>",
+            redirect=EXTERNAL,
+        ),
+        documents="<IndexDocument><Suffix>index.html</Suffix></IndexDocument>",
+    )
+    website.replace_configuration(bucket, body)
+
+    output = website.website_xml(bucket)
+
+    root = ET.fromstring(output)
+    assert root.tag == "WebsiteConfiguration"
+    assert b"xmlns" not in output
+    conditions = root.findall("RoutingRules/RoutingRule/Condition")
+    assert [
+        (c.findtext("KeyPrefixEquals"), c.findtext("HttpErrorCodeReturnedEquals"))
+        for c in conditions
+    ] == [("", "404"), ("", "404"), ("x/", "403")]
+    booleans = [
+        node.text
+        for node in root.iter()
+        if node.tag
+        in {
+            "PassQueryString",
+            "MirrorPassQueryString",
+            "MirrorFollowRedirect",
+            "MirrorCheckMd5",
+            "PassAll",
+            "SupportSubDir",
+        }
+    ]
+    assert booleans
+    assert set(booleans) <= {"true", "false"}
+    parsed = as_oss2(bucket)  # oss2's parser accepts it
+    assert [rule.rule_num for rule in parsed.rules] == [1, 2, 3]
+    assert parsed.index_file == "index.html"
+
+
+def test_rules_come_back_in_rule_number_order_with_their_numbers(bucket):
+    body = config(
+        rule_xml(20, condition="<KeyPrefixEquals>b/</KeyPrefixEquals>"),
+        rule_xml(5, condition="<KeyPrefixEquals>a/</KeyPrefixEquals>"),
+    )
+
+    website.replace_configuration(bucket, body)
+
+    assert [
+        (rule.rule_num, rule.condition.key_prefix_equals)
+        for rule in as_oss2(bucket).rules
+    ] == [
+        (5, "a/"),
+        (20, "b/"),
+    ]
+
+
+def test_an_empty_configuration_reads_as_none(bucket):
+    assert website.website_xml(bucket) is None
+
+    website.replace_configuration(
+        bucket,
+        config(documents="<IndexDocument><Suffix>i.html</Suffix></IndexDocument>"),
+    )
+    website.delete_configuration(bucket)
+
+    assert website.website_xml(bucket) is None
+
+
+def test_a_failed_put_leaves_the_previous_configuration_untouched(bucket):
+    website.replace_configuration(
+        bucket,
+        config(
+            rule_xml(1, condition="<KeyPrefixEquals>one/</KeyPrefixEquals>"),
+            rule_xml(
+                2,
+                condition="<KeyPrefixEquals>two/</KeyPrefixEquals>",
+                redirect=MIRROR + "<MirrorSNI>true</MirrorSNI>",
+            ),
+            documents="<IndexDocument><Suffix>index.html</Suffix></IndexDocument>"
+            "<ErrorDocument><Key>404.html</Key></ErrorDocument>",
+        ),
+    )
+    rules_before, xml_before = stored_rules(bucket), website.website_xml(bucket)
+
+    # Rule 1 is valid and saved first; rule 2 fails model validation after it.
+    error = refused(
+        config(
+            rule_xml(1, condition="<KeyPrefixEquals>new/</KeyPrefixEquals>"),
+            rule_xml(
+                2,
+                condition="<KeyPrefixEquals>bad/</KeyPrefixEquals>",
+                redirect=EXTERNAL + "<HttpRedirectCode>308</HttpRedirectCode>",
+            ),
+            documents="<IndexDocument><Suffix>other.html</Suffix></IndexDocument>",
+        ),
+        bucket,
+    )
+
+    assert error.name == "HttpRedirectCode"
+    assert stored_rules(bucket) == rules_before
+    assert website.website_xml(bucket) == xml_before
+    assert WebsiteDocuments.objects.get(bucket=bucket).index_suffix == "index.html"
+
+
+def test_two_rules_with_the_same_prefix_and_suffix_are_refused(bucket):
+    body = config(
+        rule_xml(1, condition="<KeyPrefixEquals>same/</KeyPrefixEquals>"),
+        rule_xml(2, condition="<KeyPrefixEquals>same/</KeyPrefixEquals>"),
+    )
+
+    error = refused(body, bucket)
+
+    assert (error.code, error.name) == ("InvalidArgument", "KeyPrefixEquals")
+    assert not BackToOriginRule.objects.exists()
+
+
+# -- IndexDocument and ErrorDocument after the rules ----------------------------------------
+
+
+@pytest.fixture
+def documents(bucket, put_object):
+    put_object(
+        bucket, "docs/index.html", b"<h1>docs index</h1>", content_type="text/html"
+    )
+    put_object(bucket, "404.html", b"<h1>not here</h1>", content_type="text/html")
+
+    def configure(error_status=404, rules=()):
+        website.replace_configuration(
+            bucket,
+            config(
+                *rules,
+                documents="<IndexDocument><Suffix>index.html</Suffix></IndexDocument>"
+                f"<ErrorDocument><Key>404.html</Key><HttpStatus>{error_status}</HttpStatus></ErrorDocument>",
+            ),
+        )
+
+    return configure
+
+
+def body_of(response):
+    return (
+        b"".join(response.streaming_content) if response.streaming else response.content
+    )
+
+
+def test_the_index_document_is_served_for_keys_ending_in_a_slash(
+    alice_client, documents
+):
+    documents()
+
+    response = alice_client.get("/alice-bucket/docs/")
+
+    assert response.status_code == 200
+    assert body_of(response) == b"<h1>docs index</h1>"
+    assert response["Content-Type"] == "text/html"
+    assert response["x-oss-request-id"]
+
+
+def test_without_support_sub_dir_a_folder_name_without_slash_gets_the_error_document(
+    alice_client, documents
+):
+    documents()
+
+    response = alice_client.get("/alice-bucket/docs")
+
+    assert response.status_code == 404
+    assert body_of(response) == b"<h1>not here</h1>"
+
+
+@pytest.mark.parametrize("status", [404, 200])
+def test_the_error_document_is_served_with_its_http_status(
+    alice_client, documents, status
+):
+    documents(error_status=status)
+
+    response = alice_client.get("/alice-bucket/missing/page.html")
+
+    assert response.status_code == status
+    assert body_of(response) == b"<h1>not here</h1>"
+
+
+def test_a_missing_error_document_leaves_the_plain_no_such_key(alice_client, bucket):
+    website.replace_configuration(
+        bucket, config(documents="<ErrorDocument><Key>gone.html</Key></ErrorDocument>")
+    )
+
+    response = alice_client.get("/alice-bucket/missing.txt")
+
+    assert response.status_code == 404
+    assert ET.fromstring(response.content).findtext("Code") == "NoSuchKey"
+
+
+def test_rules_take_precedence_over_the_documents(alice_client, documents):
+    documents(
+        rules=[
+            rule_xml(
+                1,
+                condition=f"<KeyPrefixEquals>docs/</KeyPrefixEquals>{STATUS_404}",
+                redirect=EXTERNAL + "<HttpRedirectCode>302</HttpRedirectCode>",
+            )
+        ]
+    )
+
+    folder = alice_client.get("/alice-bucket/docs/")
+    missing = alice_client.get("/alice-bucket/docs/missing.html")
+    unmatched = alice_client.get("/alice-bucket/other/missing.html")
+
+    assert (folder.status_code, folder["Location"]) == (
+        302,
+        "https://example.org/docs/",
+    )
+    assert (missing.status_code, missing["Location"]) == (
+        302,
+        "https://example.org/docs/missing.html",
+    )
+    assert (unmatched.status_code, body_of(unmatched)) == (404, b"<h1>not here</h1>")
+
+
+def test_existing_objects_are_served_before_documents(
+    alice_client, documents, put_object, bucket
+):
+    documents()
+    put_object(
+        bucket, "docs/", b""
+    )  # an existing folder object wins over its index page
+
+    response = alice_client.get("/alice-bucket/docs/")
+
+    assert (response.status_code, body_of(response)) == (200, b"")
+
+
+def test_oss2_external_rule_builder_output_is_accepted(bucket):
+    body = xml_utils.to_put_bucket_website(
+        BucketWebsite(
+            "index.html",
+            "error.html",
+            [
+                RoutingRule(
+                    rule_num=1,
+                    condition=Condition(
+                        key_prefix_equals="r/", http_err_code_return_equals=404
+                    ),
+                    redirect=Redirect(
+                        redirect_type=REDIRECT_TYPE_EXTERNAL,
+                        pass_query_string=False,
+                        proto="https",
+                        host_name="example.org",
+                        http_redirect_code=301,
+                        replace_key_with="${key}.html",
+                    ),
+                )
+            ],
+        )
+    )
+
+    website.replace_configuration(bucket, body)
+
+    (rule,) = as_oss2(bucket).rules
+    assert rule.redirect.replace_key_with == "${key}.html"
+    assert (as_oss2(bucket).index_file, as_oss2(bucket).error_file) == (
+        "index.html",
+        "error.html",
+    )
