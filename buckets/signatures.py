@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, quote
 from buckets.errors import OssError
 
 MAX_CLOCK_SKEW_SECONDS = 15 * 60
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # OSS's cap on x-oss-expires
 V4_ALGORITHM = "OSS4-HMAC-SHA256"
 V4_DEFAULT_SIGNED_HEADERS = ("content-type", "content-md5")
 
@@ -451,7 +452,15 @@ def _verify_v4(request, fields, date_time, find_key, *, presigned, expires=""):
             fields["Credential"],
         )
     if presigned:
-        if not expires.isdigit() or timestamp + int(expires) < time.time():
+        if not expires.isdigit() or not 1 <= int(expires) <= MAX_PRESIGN_SECONDS:
+            raise _bad_request(
+                f"x-oss-expires must be 1 to {MAX_PRESIGN_SECONDS} seconds.",
+                "x-oss-expires",
+                expires,
+            )
+        if timestamp - MAX_CLOCK_SKEW_SECONDS > time.time():
+            raise _skewed(date_time)  # signed "in the future" to outlive the expiry cap
+        if timestamp + int(expires) < time.time():
             raise OssError(403, "AccessDenied", "Request has expired.", Expires=expires)
     else:
         _check_skew(timestamp, date_time)

@@ -822,3 +822,28 @@ def test_secrets_never_reach_error_bodies_or_logs(
     for text in (refused.content.decode(), accepted.content.decode(), caplog.text):
         assert secret not in text
         assert AccessKey.objects.get(key_id=key_id).sealed_secret not in text
+
+
+@pytest.mark.parametrize("seconds_ahead", [0, 3600])
+def test_a_v4_presigned_url_cannot_outlive_seven_days(
+    client, bucket, alice_key, seconds_ahead
+):
+    moment = now() + timedelta(seconds=seconds_ahead)
+    query = v4_presigned_query(
+        alice_key, "GET", "/alice-bucket/doc.txt", moment, 7 * 24 * 3600 + 1
+    )
+
+    response = client.get(f"/alice-bucket/doc.txt?{query}")
+
+    assert response.status_code == 400
+    assert error_of(response)["ArgumentName"] == "x-oss-expires"
+
+
+def test_a_v4_presigned_url_dated_in_the_future_is_refused(client, bucket, alice_key):
+    moment = now() + timedelta(days=2)
+    query = v4_presigned_query(alice_key, "GET", "/alice-bucket/doc.txt", moment, 3600)
+
+    response = client.get(f"/alice-bucket/doc.txt?{query}")
+
+    assert response.status_code == 403
+    assert error_of(response)["Code"] == "RequestTimeTooSkewed"
