@@ -140,8 +140,12 @@ class OriginResponse:
 
     def chunks(self):
         """The body as sent (no content decoding), raising OriginError if it breaks off."""
+        raw = self._response.raw
         try:
-            yield from self._response.raw.stream(CHUNK_SIZE, decode_content=False)
+            # read1 hands on what has arrived; stream() would wait for CHUNK_SIZE
+            # bytes, holding a slow origin's first bytes back from the client.
+            while chunk := raw.read1(CHUNK_SIZE, decode_content=False):
+                yield chunk
         except Exception as error:  # urllib3 raises several types for a broken body
             raise OriginError(
                 f"Read body from mirror host failed: {_describe(error)}", reason="read"
@@ -194,6 +198,11 @@ def _send(method, url, headers):
         ) from error
     except requests.RequestException as error:
         raise OriginError(f"The origin request failed: {_describe(error)}") from error
+    except UnicodeEncodeError as error:
+        # Header values go out as Latin-1: a set header such as "€" cannot be sent (was a 500).
+        raise OriginError(
+            f"The origin request failed: a header value is not Latin-1 ({_describe(error)})."
+        ) from error
 
 
 def _caused_by(error, kind):
