@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from buckets.models import Bucket
 from origin import engine, fetch
+from origin.mirroring import private_cookies
 from origin.models import BackToOriginRule, OriginFetch
 
 
@@ -199,7 +200,12 @@ def dry_run(bucket, data):
     """The dry run's answer: pure engine work, plus an optional guarded HEAD probe."""
     rules = BackToOriginRule.objects.engine_rules(bucket)
     decision = engine.decide(
-        rules, data["key"], data["status"], data["headers"], data["query"]
+        rules,
+        data["key"],
+        data["status"],
+        data["headers"],
+        data["query"],
+        private_cookies(),
     )
     answer = {
         "matched": decision.rule is not None,

@@ -219,9 +219,31 @@ def transmit_headers(transmission, request_headers):
     return dict(chosen.values())
 
 
-def origin_request_headers(rule, request_headers):
+def without_cookies(request_headers, private_cookies):
+    """The headers with the named cookies taken out of Cookie (dropped when none is left).
+
+    The server's own session and CSRF cookies must never reach an origin, even
+    when a rule transmits Cookie.
+    """
+    private = set(private_cookies)
+    kept = []
+    for name, value in _header_items(request_headers):
+        if name.lower() == "cookie" and private:
+            pairs = [pair.strip() for pair in value.split(";") if pair.strip()]
+            value = "; ".join(
+                pair for pair in pairs if pair.split("=", 1)[0].strip() not in private
+            )
+            if not value:
+                continue
+        kept.append((name, value))
+    return kept
+
+
+def origin_request_headers(rule, request_headers, private_cookies=()):
     """The full header set of an origin request, with the fixed User-Agent unless transmitted."""
-    headers = transmit_headers(rule.headers, request_headers)
+    headers = transmit_headers(
+        rule.headers, without_cookies(request_headers, private_cookies)
+    )
     if not any(name.lower() == "user-agent" for name in headers):
         headers["User-Agent"] = FIXED_USER_AGENT
     return headers
@@ -264,7 +286,7 @@ class Decision:
     redirection: Redirection | None = None
 
 
-def decide(rules, key, status, request_headers, query=""):
+def decide(rules, key, status, request_headers, query="", private_cookies=()):
     """Which rule applies, why the others do not, and the request or redirect it makes."""
     mismatches = []
     for rule in sorted(rules, key=lambda rule: rule.position):
@@ -285,6 +307,8 @@ def decide(rules, key, status, request_headers, query=""):
             )
             if rule.secondary_url
             else "",
-            origin_headers=origin_request_headers(rule, request_headers),
+            origin_headers=origin_request_headers(
+                rule, request_headers, private_cookies
+            ),
         )
     return Decision(None, tuple(mismatches))

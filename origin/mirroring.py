@@ -18,6 +18,11 @@ from origin.models import OriginFetch
 logger = logging.getLogger(__name__)
 
 
+def private_cookies():
+    """Cookies of this server (console session, CSRF) that no origin may receive."""
+    return (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME)
+
+
 class MirrorInterrupted(RuntimeError):
     """Raised mid-body so the server cuts the client's connection: the client must
     see an incomplete response, never a short one that looks whole."""
@@ -103,7 +108,9 @@ class MirrorFetch:
         self.origin_url = engine.build_origin_url(
             rule, self.key, self.request.META.get("QUERY_STRING", ""), base_url=base_url
         )
-        headers = engine.origin_request_headers(rule, self.request.headers)
+        headers = engine.origin_request_headers(
+            rule, self.request.headers, private_cookies()
+        )
         try:
             origin = fetch.open_origin(
                 self.origin_url, headers, follow_redirects=rule.follow_redirects

@@ -545,6 +545,14 @@ def _check_path(value, label):
         raise ValidationError(f"{label} must not contain . or .. segments.")
 
 
+def _is_latin1(value):
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_key_part(value, label):
     """Prefixes and suffixes are parts of object keys: the same characters are allowed."""
     if len(value.encode("utf-8")) > 1023:
@@ -617,6 +625,10 @@ def _check_header_pairs(pairs, label, condition=False):
     def check_pair(pair):
         name, value = pair
         _check_header_name(name, label, condition)
+        if not condition and not _is_latin1(value):
+            raise ValidationError(
+                f"{label}: the value of {name} must use Latin-1 characters only (HTTP header values cannot carry others)."
+            )
         if "\r" in value or "\n" in value:
             raise ValidationError(
                 f"{label}: the value of {name} must not contain line breaks (CR/LF)."

@@ -822,3 +822,32 @@ def test_internal_host_reason_flags_hosts_that_are_not_public(host, reason):
 )
 def test_internal_address_reason_flags_resolved_addresses(address, reason):
     assert internal_address_reason(address) == reason
+
+
+@pytest.mark.parametrize(
+    ("cookie", "expected"),
+    [
+        ("sessionid=abc; theme=dark", [("Cookie", "theme=dark")]),
+        ("csrftoken=x; sessionid=abc", []),
+        ("theme=dark", [("Cookie", "theme=dark")]),
+        ("a=1;sessionid=s;b=2", [("Cookie", "a=1; b=2")]),
+    ],
+)
+def test_the_servers_own_cookies_never_reach_an_origin(cookie, expected):
+    headers = [("Cookie", cookie), ("Accept", "text/html")]
+
+    kept = engine.without_cookies(headers, ("sessionid", "csrftoken"))
+
+    assert kept == [*expected, ("Accept", "text/html")]
+
+
+def test_transmit_all_sends_other_cookies_but_not_the_session():
+    rule = engine.Rule(
+        position=1, mode=engine.MIRROR, headers=engine.HeaderTransmission(pass_all=True)
+    )
+
+    sent = engine.origin_request_headers(
+        rule, {"Cookie": "sessionid=secret; lang=en"}, ("sessionid", "csrftoken")
+    )
+
+    assert sent["Cookie"] == "lang=en"

@@ -1033,3 +1033,19 @@ def test_a_redirection_rule_maps_onto_the_engine_rule(bucket):
     assert engine.redirect_location(engine_rule, "old/a.jpg", "x=1") == (
         engine.Redirection(307, "https://new.example.com/new/a.jpg?x=1")
     )
+
+
+def test_a_set_header_value_must_be_latin1(bucket):
+    rule = BackToOriginRule(
+        bucket=bucket,
+        mode="mirror",
+        host="example.com",
+        set_headers=[["X-Price", "5 €"]],
+    )
+
+    with pytest.raises(ValidationError) as error:
+        rule.save_in_order()
+
+    assert error.value.message_dict["set_headers"] == [
+        "Set these headers: the value of X-Price must use Latin-1 characters only (HTTP header values cannot carry others)."
+    ]
