@@ -452,9 +452,10 @@ def _verify_v4(request, fields, date_time, find_key, *, presigned, expires=""):
             fields["Credential"],
         )
     if presigned:
-        if not expires.isdigit() or not 1 <= int(expires) <= MAX_PRESIGN_SECONDS:
+        # A negative lifetime is simply expired (oss2 signs one for "already expired").
+        if not re.fullmatch(r"-?\d+", expires) or int(expires) > MAX_PRESIGN_SECONDS:
             raise _bad_request(
-                f"x-oss-expires must be 1 to {MAX_PRESIGN_SECONDS} seconds.",
+                f"x-oss-expires must be a number of seconds up to {MAX_PRESIGN_SECONDS}.",
                 "x-oss-expires",
                 expires,
             )

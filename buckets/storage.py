@@ -98,6 +98,14 @@ class ObjectWriter:
         self.discard()
 
 
+def _fsync_directory(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def new_blob_name():
     name = uuid.uuid4().hex
     return f"{name[:2]}/{name[2:4]}/{name}"
@@ -114,6 +122,8 @@ def commit_object(bucket, key, writer, metadata=None, *, mirrored=False, replace
     metadata = metadata or ObjectMetadata()
     blob = default_storage.save(new_blob_name(), _TemporaryFile(writer.path))
     try:
+        # The rename must be durable before a row points at it (power loss).
+        _fsync_directory(os.path.dirname(default_storage.path(blob)))
         obj, old_blob = _point_row_at_blob(
             bucket, key, blob, writer, metadata, mirrored, replace
         )

@@ -6,7 +6,9 @@ bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 wsgi_app = "config.wsgi:application"
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_WORKERS", "2"))
-threads = int(os.environ.get("WEB_THREADS", "8"))
+# Requests waiting on another request's fetch of the same key hold a thread while
+# they wait; threads are cheap, so keep plenty for everyone else (see bench/).
+threads = int(os.environ.get("WEB_THREADS", "32"))
 # Mirroring streams large objects; a long request is not a hung worker.
 timeout = int(os.environ.get("WEB_TIMEOUT", "300"))
 graceful_timeout = 10

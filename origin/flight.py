@@ -14,7 +14,7 @@ import time
 
 from django.conf import settings
 
-POLL_SECONDS = (0.005, 0.1)  # first and longest wait between lock attempts
+POLL_SECONDS = (0.005, 0.02)  # first and longest wait between lock attempts
 
 
 def _locks_dir():

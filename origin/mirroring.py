@@ -309,7 +309,13 @@ class MirrorTransfer:
             return self._abandon(
                 f"The fetched object could not be saved: {type(error).__name__}."
             )
-        self._finish(OriginFetch.Outcome.SAVED, "")
+        if saved.mirrored:
+            self._finish(OriginFetch.Outcome.SAVED, "")
+        else:  # commit_object kept an object uploaded while we fetched
+            self._finish(
+                OriginFetch.Outcome.NOT_SAVED,
+                "The object was uploaded while it was being fetched; the upload was kept.",
+            )
         mirror.flight.clear_outcome()
         return saved
 

@@ -970,3 +970,25 @@ def test_a_client_that_stops_reading_still_gets_the_object_saved(
     assert body_of(alice_client.get("/alice-bucket/large.bin")) == body
     assert len(origin_server.requests_to("/large.bin")) == 1
     assert OriginFetch.objects.get().outcome == "saved"
+
+
+def test_an_upload_during_the_fetch_wins_and_the_log_says_not_saved(
+    alice_client, bucket, origin_server, mirror_rule, put_object
+):
+    gate = threading.Event()
+    origin_server.route("/race.bin", body=b"m" * 200_000, pause_after=65_536, gate=gate)
+    mirror_rule()
+    response = alice_client.get("/alice-bucket/race.bin")
+    put_object(bucket, "race.bin", b"uploaded")  # lands while the origin body is held
+    gate.set()
+
+    assert (
+        body_of(response) == b"m" * 200_000
+    )  # the requester still gets the origin bytes
+    saved = StoredObject.objects.get(bucket=bucket, key="race.bin")
+    assert (saved.size, saved.mirrored) == (8, False)
+    assert OriginFetch.objects.get().outcome == "not_saved"
+    assert (
+        OriginFetch.objects.get().message
+        == "The object was uploaded while it was being fetched; the upload was kept."
+    )
