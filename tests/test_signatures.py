@@ -847,3 +847,34 @@ def test_a_v4_presigned_url_dated_in_the_future_is_refused(client, bucket, alice
 
     assert response.status_code == 403
     assert error_of(response)["Code"] == "RequestTimeTooSkewed"
+
+
+@pytest.mark.parametrize("version", ["v1", "v4"])
+def test_a_text_plain_content_type_invented_by_the_wsgi_server_is_tolerated(
+    client, bucket, alice_key, version
+):
+    # wsgiref (runserver, live_server) fills in text/plain when a GET had no Content-Type.
+    signed = oss2_request(
+        make_auth(alice_key, version), "GET", "alice-bucket", "doc.txt"
+    )
+    headers = {**dict(signed.headers), "Content-Type": "text/plain"}
+
+    response = send(client, "GET", "/alice-bucket/doc.txt", headers)
+
+    assert response.status_code == 404
+    assert error_of(response)["Code"] == "NoSuchKey"
+
+
+@pytest.mark.parametrize("version", ["v1", "v4"])
+def test_another_content_type_than_the_signed_one_is_refused(
+    client, bucket, alice_key, version
+):
+    signed = oss2_request(
+        make_auth(alice_key, version), "GET", "alice-bucket", "doc.txt"
+    )
+    headers = {**dict(signed.headers), "Content-Type": "application/json"}
+
+    response = send(client, "GET", "/alice-bucket/doc.txt", headers)
+
+    assert response.status_code == 403
+    assert error_of(response)["Code"] == "SignatureDoesNotMatch"
