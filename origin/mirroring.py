@@ -85,9 +85,8 @@ class MirrorFetch:
             if existing is not None:  # a fetch we waited for saved it
                 return self._serve(existing)
             earlier = self.flight.outcome_since(waiting_since)
-            if (
-                earlier is not None
-            ):  # the fetch we waited for failed: same answer, no second request
+            if earlier is not None:
+                # The fetch we waited for failed: the same answer, no second request.
                 return self._replay(earlier)
             response = self._fetch()
             handed_over = isinstance(response, StreamingHttpResponse)
