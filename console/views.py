@@ -1,5 +1,7 @@
 """Console pages. Each view opens with the owner-only bucket accessor, then one action."""
 
+from urllib.parse import quote
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -218,7 +220,7 @@ def object_detail(request, name):
         bucket,
         "files",
         obj=obj,
-        object_url=request.build_absolute_uri(f"/{bucket.name}/{obj.key}"),
+        object_url=request.build_absolute_uri(f"/{bucket.name}/{quote(obj.key)}"),
         back_url=_files_url(bucket, _parent_prefix(obj.key)),
     )
     template = (
