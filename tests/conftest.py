@@ -9,6 +9,10 @@ from buckets.storage import ObjectMetadata, ObjectWriter, commit_object
 
 PASSWORD = "correct-horse-battery"
 
+# Playwright's sync API runs an event loop in the test thread; Django's ORM would
+# otherwise refuse to run beside it (SynchronousOnlyOperation).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
 
 @pytest.fixture(autouse=True)
 def isolated_data_dir(settings, tmp_path):
