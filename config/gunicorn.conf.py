@@ -19,6 +19,13 @@ accesslog = os.environ.get("ACCESS_LOG", "-")
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 
 
+def post_fork(server, worker):
+    """Answer with OSS's Server header (gunicorn has no setting for it)."""
+    import gunicorn.http.wsgi
+
+    gunicorn.http.wsgi.SERVER = "AliyunOSS"
+
+
 def on_starting(server):
     """Before any worker runs: sweep partial writes left by a crash."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")

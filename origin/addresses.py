@@ -21,8 +21,17 @@ INTERNAL_HOST_NAMES = (
 def internal_address_reason(address):
     """Why an IP address is not a public origin, or None when it is public."""
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address (mapped, 6to4, Teredo) are judged by it.
+        embedded = (
+            ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        )
+        if embedded is not None:
+            reason = internal_address_reason(embedded)
+            if reason:
+                return reason
+            if ip.ipv4_mapped:
+                ip = ip.ipv4_mapped
     checks = (
         (ip.is_loopback, "a loopback address"),
         (ip.is_link_local, "a link-local address"),

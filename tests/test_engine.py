@@ -851,3 +851,18 @@ def test_transmit_all_sends_other_cookies_but_not_the_session():
     )
 
     assert sent["Cookie"] == "lang=en"
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("2002:7f00:1::", "a loopback address"),  # 6to4 of 127.0.0.1
+        ("2002:a00:1::", "a private-network address"),  # 6to4 of 10.0.0.1
+        (
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+            "a loopback address",
+        ),  # Teredo client 127.0.0.1
+    ],
+)
+def test_ipv6_forms_that_carry_an_internal_ipv4_address_are_internal(address, reason):
+    assert internal_address_reason(address) == reason

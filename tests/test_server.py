@@ -171,3 +171,9 @@ def test_start_up_sweep_removes_leftovers_and_keeps_referenced_blobs(server):
         "start-up sweep removed 1 temporary and 1 unreferenced object file(s)"
         in server.log.read_text()
     )
+
+
+def test_responses_carry_the_oss_server_header(server):
+    response = requests.get(f"{server.url}/healthz", timeout=10)
+
+    assert response.headers["Server"] == "AliyunOSS"
