@@ -73,6 +73,7 @@ class RuleForm(forms.ModelForm):
             "pass_headers",
             "remove_headers",
             "set_headers",
+            "redirect_type",
             "redirect_code",
             "redirect_target",
             "target_prefix",
@@ -96,14 +97,26 @@ class RuleForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for name in ("mode", "protocol", "redirect_code", "redirect_target"):
+        for name in (
+            "mode",
+            "protocol",
+            "redirect_type",
+            "redirect_code",
+            "redirect_target",
+        ):
             self.fields[name].choices = [
                 choice for choice in self.fields[name].choices if choice[0] != ""
             ]
         # Only the chosen mode's fields are on the page: a Mirroring form posts no
         # Redirection Code or target, and its status is fixed at 404 (the model enforces it).
-        for name in ("http_status", "redirect_code", "redirect_target"):
+        for name in (
+            "http_status",
+            "redirect_type",
+            "redirect_code",
+            "redirect_target",
+        ):
             self.fields[name].required = False
+        self.fields["redirect_type"].label = "Redirect type"
         # The model field's min_value (0) overrides the widget's min; show the real range.
         self.fields["http_status"].widget.attrs.update(min=400, max=599)
 
@@ -138,6 +151,12 @@ class RuleForm(forms.ModelForm):
         return (
             self.cleaned_data.get("redirect_code")
             or BackToOriginRule.RedirectCode.MOVED_PERMANENTLY
+        )
+
+    def clean_redirect_type(self):
+        return (
+            self.cleaned_data.get("redirect_type")
+            or BackToOriginRule.RedirectType.EXTERNAL
         )
 
     def clean_redirect_target(self):

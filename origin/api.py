@@ -217,7 +217,12 @@ def dry_run(bucket, data):
             for position, reason in decision.mismatches
         ],
     }
-    if decision.redirection is not None:
+    if decision.internal_key:
+        answer["internal"] = {
+            "key": decision.internal_key,
+            "exists": bucket.stored_objects.filter(key=decision.internal_key).exists(),
+        }
+    elif decision.redirection is not None:
         answer["redirect"] = {
             "status": decision.redirection.status,
             "location": decision.redirection.location,

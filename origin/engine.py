@@ -11,6 +11,7 @@ from urllib.parse import quote, unquote_plus
 
 MIRROR = "mirror"
 REDIRECT = "redirect"
+INTERNAL = "Internal"  # a redirection that rewrites the key inside the bucket instead of answering 3xx
 
 # Redirection target-key options (how the Location's path is built).
 TARGET_KEEP = "keep"
@@ -95,6 +96,7 @@ class Rule:
     probe_url: str = ""
     headers: HeaderTransmission = field(default_factory=HeaderTransmission)
     # Redirection
+    redirect_type: str = "External"
     redirect_code: int = 301
     redirect_target: str = TARGET_KEEP
     target_prefix: str = ""
@@ -284,6 +286,7 @@ class Decision:
     )
     origin_headers: dict = field(default_factory=dict)
     redirection: Redirection | None = None
+    internal_key: str = ""  # an Internal rule serves this key of the same bucket
 
 
 def decide(rules, key, status, request_headers, query="", private_cookies=()):
@@ -294,6 +297,10 @@ def decide(rules, key, status, request_headers, query="", private_cookies=()):
         if reason is not None:
             mismatches.append((rule.position, reason))
             continue
+        if rule.mode == REDIRECT and rule.redirect_type == INTERNAL:
+            return Decision(
+                rule, tuple(mismatches), internal_key=redirect_target_key(rule, key)
+            )
         if rule.mode == REDIRECT:
             return Decision(
                 rule, tuple(mismatches), redirection=redirect_location(rule, key, query)

@@ -33,12 +33,28 @@ def mirror_failed(message):
 
 
 def apply_rule(request, bucket, key, rule):
+    if rule.mode == engine.REDIRECT and rule.redirect_type == engine.INTERNAL:
+        return _internal_rewrite(request, bucket, key, rule)
     if rule.mode == engine.REDIRECT:
         redirection = engine.redirect_location(
             rule, key, request.META.get("QUERY_STRING", "")
         )
         return _redirect(request, redirection.status, redirection.location)
     return MirrorFetch(request, bucket, key, rule).respond()
+
+
+def _internal_rewrite(request, bucket, key, rule):
+    """Serve the rule's target key from the same bucket (200), or NoSuchKey; no 3xx."""
+    target = engine.redirect_target_key(rule, key)
+    obj = StoredObject.objects.filter(bucket=bucket, key=target).first()
+    try:
+        if obj is None:
+            raise errors.no_such_key(key)
+        response = serve_object(request, obj)
+    except errors.OssError as error:
+        return error.response(request)
+    response["x-oss-request-id"] = request.oss_request_id
+    return response
 
 
 def _redirect(request, status, location):

@@ -54,6 +54,7 @@ class BackToOriginRule(models.Model):
     class RedirectType(models.TextChoices):
         EXTERNAL = "External", "External"
         ALICDN = "AliCDN", "Source from Alibaba Cloud CDN"
+        INTERNAL = engine.INTERNAL, "Internal (serve the target key from this bucket)"
 
     class RedirectTarget(models.TextChoices):
         KEEP = engine.TARGET_KEEP, "Keep the file name"
@@ -85,7 +86,9 @@ class BackToOriginRule(models.Model):
     protocol = models.CharField(
         max_length=5, choices=Protocol.choices, default=Protocol.HTTPS
     )  # Protocol / MirrorURL
-    host = models.CharField("Domain or IP", max_length=255)  # HostName / MirrorURL
+    host = models.CharField(
+        "Domain or IP", max_length=255, blank=True
+    )  # HostName / MirrorURL
     path = models.CharField("Path", max_length=1023, blank=True)  # MirrorURL path
     pass_query_string = models.BooleanField(
         "Transfer queryString", default=False
@@ -176,6 +179,8 @@ class BackToOriginRule(models.Model):
     def origin_url(self):
         if self.is_mirror:
             return engine.origin_base_url(self.to_engine())
+        if self.is_internal:
+            return f"/{self.bucket.name}/"
         return f"{self.protocol}://{self.host}/"
 
     def prerequisite_summary(self):
@@ -289,7 +294,14 @@ class BackToOriginRule(models.Model):
         elif not 400 <= (self.http_status or 0) <= 599:
             raise ValidationError("The HTTP status code must be between 400 and 599.")
 
+    @property
+    def is_internal(self):
+        return not self.is_mirror and self.redirect_type == self.RedirectType.INTERNAL
+
     def _clean_host(self):
+        if self.is_internal:  # an internal rewrite never leaves the bucket
+            self.host = ""
+            return
         _check_host_port(self.host, "Domain or IP")
         self.host = self.host.strip().rstrip("/")
 
@@ -468,6 +480,7 @@ class BackToOriginRule(models.Model):
                 remove_names=tuple(self.remove_headers),
                 set_headers=tuple((name, value) for name, value in self.set_headers),
             ),
+            redirect_type=self.redirect_type,
             redirect_code=self.redirect_code,
             redirect_target=self.redirect_target,
             target_prefix=self.target_prefix,

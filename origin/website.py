@@ -196,11 +196,11 @@ def _parse_rule(node):
     redirect_type = _required(redirect, "RedirectType").strip()
     if redirect_type == "Mirror":
         rule.update(_parse_mirror(redirect))
-    elif redirect_type in ("External", "AliCDN"):
+    elif redirect_type in ("External", "AliCDN", "Internal"):
         rule.update(_parse_redirect(redirect, redirect_type))
     else:
         raise _invalid(
-            "RedirectType must be Mirror, External or AliCDN.",
+            "RedirectType must be Mirror, External, AliCDN or Internal.",
             "RedirectType",
             redirect_type,
         )
@@ -292,7 +292,16 @@ def _parse_redirect(redirect, redirect_type):
     if protocol not in ("http", "https"):
         raise _invalid("Protocol must be http or https.", "Protocol", protocol)
     host = (_text(redirect, "HostName", "") or "").strip()
-    if not host:
+    if redirect_type == "Internal":
+        # Internal rewrites stay in the bucket: oss2 refuses these on them too.
+        for element in ("Protocol", "HostName", "HttpRedirectCode"):
+            if redirect.find(element) is not None:
+                raise _invalid(
+                    f"An Internal rule cannot have {element}.",
+                    element,
+                    _text(redirect, element),
+                )
+    elif not host:
         raise _invalid("A redirection rule needs a HostName.", "HostName", "")
     replace_key_with = _text(redirect, "ReplaceKeyWith")
     replace_prefix_with = _text(redirect, "ReplaceKeyPrefixWith")
@@ -476,9 +485,10 @@ def _mirror_xml(redirect, rule):
 def _redirect_xml(redirect, rule):
     _add(redirect, "RedirectType", rule.redirect_type)
     _add(redirect, "PassQueryString", _bool_text(rule.pass_query_string))
-    _add(redirect, "Protocol", rule.protocol)
-    _add(redirect, "HostName", rule.host)
-    _add(redirect, "HttpRedirectCode", rule.redirect_code)
+    if not rule.is_internal:
+        _add(redirect, "Protocol", rule.protocol)
+        _add(redirect, "HostName", rule.host)
+        _add(redirect, "HttpRedirectCode", rule.redirect_code)
     target = rule.redirect_target
     if target == BackToOriginRule.RedirectTarget.AFFIX:
         _add(
