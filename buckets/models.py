@@ -87,6 +87,9 @@ class StoredObject(models.Model):
     user_meta = models.JSONField(default=dict, blank=True)
     mirrored = models.BooleanField(default=False)
     last_modified = models.DateTimeField(default=timezone.now)
+    object_type = models.CharField(
+        max_length=10, default="Normal"
+    )  # Normal | Appendable
 
     # Saved metadata fields and the response headers they become (SPEC §4).
     METADATA_HEADERS = {

@@ -24,6 +24,7 @@ from buckets.names import validate_bucket_name, validate_object_key
 from buckets.serving import serve_object
 from buckets.storage import (
     CHUNK_SIZE,
+    ObjectChanged,
     ObjectMetadata,
     ObjectWriter,
     commit_object,
@@ -427,24 +428,93 @@ def put_object(request, bucket_name, key):
         request, "x-oss-object-acl"
     )  # accepted and checked; objects follow the bucket ACL
     metadata = _metadata_from_headers(request, key)
-    stream = _body_stream(request)
     with ObjectWriter() as writer:
-        for chunk in iter(lambda: stream.read(CHUNK_SIZE), b""):
-            writer.write(chunk)
-            if writer.size > MAX_OBJECT_BYTES:
-                raise errors.OssError(
-                    400,
-                    "EntityTooLarge",
-                    "Your proposed upload exceeds the maximum allowed size.",
-                )
-        _check_content_md5(
-            request, base64.b64encode(bytes.fromhex(writer.md5_hex)).decode()
-        )
+        _write_body(request, writer)
         obj = commit_object(bucket, key, writer, metadata)
     response = _empty()
     response["ETag"] = obj.etag
     response["Content-MD5"] = base64.b64encode(bytes.fromhex(obj.md5)).decode()
     return response
+
+
+def _write_body(request, writer):
+    """Add the request body to the writer, within the size limit; check its Content-MD5."""
+    stream = _body_stream(request)
+    body_md5 = hashlib.md5()
+    for chunk in iter(lambda: stream.read(CHUNK_SIZE), b""):
+        writer.write(chunk)
+        body_md5.update(chunk)
+        if writer.size > MAX_OBJECT_BYTES:
+            raise errors.OssError(
+                400,
+                "EntityTooLarge",
+                "Your proposed upload exceeds the maximum allowed size.",
+            )
+    _check_content_md5(request, base64.b64encode(body_md5.digest()).decode())
+
+
+def _position_error(code, message, next_position):
+    error = errors.OssError(409, code, message)
+    error.headers["x-oss-next-append-position"] = str(next_position)
+    return error
+
+
+def append_object(request, bucket_name, key):
+    """AppendObject: POST ?append&position=N adds the body at the end of an Appendable object."""
+    bucket = writable_bucket(request, bucket_name)
+    checked_key(key)
+    position = request.GET.get("position", "")
+    if not position.isdigit():
+        raise errors.invalid_argument(
+            "position must be a non-negative integer.", "position", position
+        )
+    existing = bucket.stored_objects.filter(key=key).first()
+    if existing is not None and existing.object_type != "Appendable":
+        raise errors.OssError(
+            409, "ObjectNotAppendable", "The object is not appendable."
+        )
+    size = existing.size if existing else 0
+    if int(position) != size:
+        raise _position_error(
+            "PositionNotEqualToLength", "Position is not equal to file length.", size
+        )
+    metadata = (
+        _metadata_from_headers(request, key)
+        if existing is None
+        else _metadata_of(existing)
+    )
+    with ObjectWriter() as writer:
+        if existing is not None:
+            with open_blob(existing) as handle:
+                writer.write_from(handle)
+        _write_body(request, writer)
+        try:
+            obj = commit_object(
+                bucket,
+                key,
+                writer,
+                metadata,
+                object_type="Appendable",
+                expect_blob=existing.blob if existing else "",
+            )
+        except ObjectChanged:  # another append (or a write) landed first
+            current = bucket.stored_objects.filter(key=key).first()
+            raise _position_error(
+                "PositionNotEqualToLength",
+                "Position is not equal to file length.",
+                current.size if current else 0,
+            ) from None
+    response = _empty()
+    response["ETag"] = obj.etag
+    response["x-oss-next-append-position"] = str(obj.size)
+    return response
+
+
+def _metadata_of(obj):
+    return ObjectMetadata(
+        **{field: getattr(obj, field) for field in StoredObject.METADATA_HEADERS},
+        user_meta=dict(obj.user_meta),
+    )
 
 
 def copy_object(request, bucket_name, key):
@@ -459,13 +529,7 @@ def copy_object(request, bucket_name, key):
     if request.headers.get("x-oss-metadata-directive", "COPY").upper() == "REPLACE":
         metadata = _metadata_from_headers(request, key)
     else:
-        metadata = ObjectMetadata(
-            **{
-                field: getattr(original, field)
-                for field in StoredObject.METADATA_HEADERS
-            },
-            user_meta=dict(original.user_meta),
-        )
+        metadata = _metadata_of(original)
     with ObjectWriter() as writer, open_blob(original) as handle:
         writer.write_from(handle)
         obj = commit_object(bucket, key, writer, metadata)

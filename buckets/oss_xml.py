@@ -148,7 +148,7 @@ def object_listing(
             element("Key", encode(obj.key)),
             element("LastModified", iso8601(obj.last_modified)),
             element("ETag", obj.etag),
-            element("Type", "Normal"),
+            element("Type", obj.object_type),
             element("Size", obj.size),
             element("StorageClass", "Standard"),
         ]

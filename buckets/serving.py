@@ -71,7 +71,7 @@ def object_headers(obj):
         "ETag": obj.etag,
         "Last-Modified": http_date(obj.last_modified.timestamp()),
         "Accept-Ranges": "bytes",
-        "x-oss-object-type": "Normal",
+        "x-oss-object-type": obj.object_type,
         "x-oss-storage-class": "Standard",
     }
     headers.update(obj.metadata_headers())

@@ -111,11 +111,27 @@ def new_blob_name():
     return f"{name[:2]}/{name[2:4]}/{name}"
 
 
-def commit_object(bucket, key, writer, metadata=None, *, mirrored=False, replace=True):
+class ObjectChanged(Exception):
+    """The object is no longer the one the write was based on (see expect_blob)."""
+
+
+def commit_object(
+    bucket,
+    key,
+    writer,
+    metadata=None,
+    *,
+    mirrored=False,
+    replace=True,
+    object_type="Normal",
+    expect_blob=None,
+):
     """Atomically make the writer's bytes the object `key`; returns the row.
 
     With replace=False an object that appeared meanwhile wins and is returned
-    unchanged (a mirror must not overwrite an upload).
+    unchanged (a mirror must not overwrite an upload). With expect_blob, the
+    write only lands if the object still has that blob ("" = does not exist),
+    else ObjectChanged: an append must not lose a concurrent append.
     """
     if not writer.finished:
         writer.finish()
@@ -125,7 +141,15 @@ def commit_object(bucket, key, writer, metadata=None, *, mirrored=False, replace
         # The rename must be durable before a row points at it (power loss).
         _fsync_directory(os.path.dirname(default_storage.path(blob)))
         obj, old_blob = _point_row_at_blob(
-            bucket, key, blob, writer, metadata, mirrored, replace
+            bucket,
+            key,
+            blob,
+            writer,
+            metadata,
+            mirrored,
+            replace,
+            object_type,
+            expect_blob,
         )
     except BaseException:
         default_storage.delete(blob)
@@ -136,8 +160,11 @@ def commit_object(bucket, key, writer, metadata=None, *, mirrored=False, replace
     return obj
 
 
-def _point_row_at_blob(bucket, key, blob, writer, metadata, mirrored, replace):
+def _point_row_at_blob(
+    bucket, key, blob, writer, metadata, mirrored, replace, object_type, expect_blob
+):
     fields = {
+        "object_type": object_type,
         "blob": blob,
         "size": writer.size,
         "md5": writer.md5_hex,
@@ -159,6 +186,11 @@ def _point_row_at_blob(bucket, key, blob, writer, metadata, mirrored, replace):
                     .filter(bucket=bucket, key=key)
                     .first()
                 )
+                if (
+                    expect_blob is not None
+                    and (existing.blob if existing else "") != expect_blob
+                ):
+                    raise ObjectChanged(key)
                 if existing is None:
                     return StoredObject.objects.create(
                         bucket=bucket, key=key, **fields

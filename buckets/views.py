@@ -35,6 +35,7 @@ OBJECT_OPERATIONS = {
     ("HEAD", None): operations.get_object,
     ("PUT", None): operations.put_object,
     ("DELETE", None): operations.delete_object_view,
+    ("POST", "append"): operations.append_object,
     ("GET", "objectMeta"): operations.get_object_meta,
     ("HEAD", "objectMeta"): operations.get_object_meta,
 }

@@ -1281,3 +1281,19 @@ def test_v2_sdk_puts_and_gets_objects(v2_client):
 
     assert result.body.content == b"v2 bytes"
     assert result.etag == f'"{hashlib.md5(b"v2 bytes").hexdigest().upper()}"'
+
+
+def test_append_object_grows_an_appendable_object(bucket):
+    first = bucket.append_object("log.txt", 0, b"hello ")
+    second = bucket.append_object("log.txt", first.next_position, b"world")
+
+    assert (first.next_position, second.next_position) == (6, 11)
+    assert bucket.get_object("log.txt").read() == b"hello world"
+    assert bucket.head_object("log.txt").object_type == "Appendable"
+    with pytest.raises(oss2.exceptions.PositionNotEqualToLength) as wrong_position:
+        bucket.append_object("log.txt", 3, b"!")
+    assert wrong_position.value.headers["x-oss-next-append-position"] == "11"
+    bucket.put_object("plain.txt", b"x")
+    with pytest.raises(oss2.exceptions.ObjectNotAppendable):
+        bucket.append_object("plain.txt", 1, b"y")
+    assert bucket.get_object("log.txt").read() == b"hello world"
