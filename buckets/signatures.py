@@ -150,6 +150,16 @@ def _bad_request(message, name="", value=""):
     return OssError(400, "InvalidArgument", message, **details)
 
 
+def _expired(expires):
+    return OssError(
+        403,
+        "AccessDenied",
+        "Request has expired.",
+        Expires=expires,
+        ServerTime=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
 def _skewed(request_time):
     return OssError(
         403,
@@ -433,13 +443,7 @@ def _verify_v1_presigned(request, params, find_key):
             "Expires must be a number of seconds since the epoch.", "Expires", expires
         )
     if int(expires) < time.time():
-        raise OssError(
-            403,
-            "AccessDenied",
-            "Request has expired.",
-            Expires=expires,
-            ServerTime=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        )
+        raise _expired(expires)
     key = _key_or_error(find_key, params["OSSAccessKeyId"])
     return _check_v1(
         request, key, expires, params["Signature"], params["OSSAccessKeyId"]
@@ -478,7 +482,7 @@ def _verify_v4(request, fields, date_time, find_key, *, presigned, expires=""):
         if timestamp - MAX_CLOCK_SKEW_SECONDS > time.time():
             raise _skewed(date_time)  # signed "in the future" to outlive the expiry cap
         if timestamp + int(expires) < time.time():
-            raise OssError(403, "AccessDenied", "Request has expired.", Expires=expires)
+            raise _expired(expires)
     else:
         _check_skew(timestamp, date_time)
         sha = request.headers.get("x-oss-content-sha256", "")
