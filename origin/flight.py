@@ -1,11 +1,16 @@
 """Single flight: one origin fetch per bucket+key at a time, across threads and processes.
 
-A lock file per key is held with flock while a fetch runs. Waiters block on it,
-then find the saved object or the leader's recorded failure, so they never make
-a second origin request. flock is released by the kernel if a process dies.
+A lock file per key is held with flock while a fetch runs; waiters block on it.
+When the holder is done it writes its outcome (a failure, or nothing) into the
+file, unlinks it and only then unlocks. A waiter that gets the lock on an
+unlinked file reads that outcome from it and starts over on a fresh file, so:
+- waiters find the saved object, or replay the leader's failure, without a
+  second origin request;
+- no lock or outcome file outlives its requests (millions of keys leave nothing);
+- flock is released by the kernel if a process dies (the start-up sweep removes
+  the files a crash left).
 """
 
-import contextlib
 import fcntl
 import hashlib
 import json
@@ -26,33 +31,56 @@ def _locks_dir():
 class KeyFlight:
     def __init__(self, bucket_id, key):
         digest = hashlib.sha256(f"{bucket_id}\0{key}".encode()).hexdigest()
-        directory = _locks_dir()
-        self.lock_path = directory / f"{digest}.lock"
-        self.outcome_path = directory / f"{digest}.outcome"
+        self.lock_path = _locks_dir() / f"{digest}.lock"
         self._fd = None
+        self._outcome = None  # what this holder leaves for its waiters
+        self._seen_outcome = None  # what an earlier holder left for us
 
     def acquire(self, timeout):
         """Block until this request holds the key; False if `timeout` seconds pass first."""
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + timeout
+        while True:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            if not self._lock(fd, deadline):
+                os.close(fd)
+                return False
+            if self._is_live(fd):
+                self._fd = fd
+                return True
+            # The previous holder retired this file: take its outcome, try a fresh one.
+            self._seen_outcome = _read_outcome(fd) or self._seen_outcome
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _lock(self, fd, deadline):
         pause = POLL_SECONDS[0]
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                self._fd = fd
                 return True
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    os.close(fd)
                     return False
                 time.sleep(pause)
                 pause = min(pause * 2, POLL_SECONDS[1])
 
+    def _is_live(self, fd):
+        try:
+            return os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            return False
+
     def release(self):
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        os.ftruncate(fd, 0)
+        if self._outcome is not None:
+            os.pwrite(fd, json.dumps({**self._outcome, "at": time.time()}).encode(), 0)
+        if self._is_live(fd):
+            os.unlink(self.lock_path)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
     @property
     def held(self):
@@ -60,25 +88,26 @@ class KeyFlight:
 
     def record_outcome(self, outcome):
         """Leave the leader's failure for the requests waiting behind it."""
-        temporary = self.outcome_path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({**outcome, "at": time.time()}))
-        os.replace(temporary, self.outcome_path)
+        self._outcome = outcome
 
     def clear_outcome(self):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.outcome_path)
+        self._outcome = None
 
     def outcome_since(self, since):
-        """The failure recorded by a leader that finished after `since`, if any."""
-        try:
-            outcome = json.loads(self.outcome_path.read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-        return outcome if outcome.get("at", 0) >= since else None
+        """The failure a holder that finished after `since` left for us, if any."""
+        outcome = self._seen_outcome
+        return outcome if outcome and outcome.get("at", 0) >= since else None
+
+
+def _read_outcome(fd):
+    try:
+        return json.loads(os.pread(fd, 64 * 1024, 0) or b"null")
+    except ValueError:
+        return None
 
 
 def remove_stale_locks():
-    """Start-up sweep (no server running): lock and outcome files of past fetches."""
+    """Start-up sweep (no server running): lock files a crash left behind."""
     removed = 0
     for path in _locks_dir().iterdir():
         path.unlink(missing_ok=True)

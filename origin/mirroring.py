@@ -324,6 +324,7 @@ class MirrorTransfer:
             return self._abandon(
                 f"The fetched object could not be saved: {type(error).__name__}."
             )
+        mirror.flight.clear_outcome()  # waiters will find the object
         if saved.mirrored:
             self._finish(OriginFetch.Outcome.SAVED, "")
         else:  # commit_object kept an object uploaded while we fetched
@@ -331,7 +332,6 @@ class MirrorTransfer:
                 OriginFetch.Outcome.NOT_SAVED,
                 "The object was uploaded while it was being fetched; the upload was kept.",
             )
-        mirror.flight.clear_outcome()
         return saved
 
     def _abandon(self, message, outcome=OriginFetch.Outcome.FAILED):

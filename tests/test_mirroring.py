@@ -992,3 +992,17 @@ def test_an_upload_during_the_fetch_wins_and_the_log_says_not_saved(
         OriginFetch.objects.get().message
         == "The object was uploaded while it was being fetched; the upload was kept."
     )
+
+
+def test_no_lock_file_outlives_its_fetch(
+    alice_client, bucket, origin_server, mirror_rule, settings
+):
+    origin_server.route("/ok.txt", body=b"ok")
+    origin_server.route("/bad.txt", status=500)
+    mirror_rule()
+
+    assert body_of(alice_client.get("/alice-bucket/ok.txt")) == b"ok"
+    assert alice_client.get("/alice-bucket/bad.txt").status_code == 424
+    assert alice_client.get("/alice-bucket/none.txt").status_code == 404
+
+    assert list((settings.DATA_DIR / "locks").iterdir()) == []
