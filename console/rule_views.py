@@ -11,7 +11,7 @@ from django_htmx.http import reswap, retarget
 from console.rule_forms import DryRunForm, RuleForm
 from console.views import _bucket_context, _get_bucket_for_user
 from origin.api import dry_run
-from origin.models import BackToOriginRule
+from origin.models import BackToOriginRule, OriginFetch
 
 
 def _get_rule_for_user(request, name, rule_id):
@@ -19,8 +19,14 @@ def _get_rule_for_user(request, name, rule_id):
     return bucket, get_object_or_404(BackToOriginRule, bucket=bucket, pk=rule_id)
 
 
+RECENT_FETCHES = 20
+
+
 def _editor_context(request, bucket, **extra):
     rules = list(bucket.origin_rules.order_by("position"))
+    counts = OriginFetch.objects.counts_by_rule(bucket)
+    for rule in rules:
+        rule.fetch_counts = counts.get(rule.pk)
     return _bucket_context(
         request,
         bucket,
@@ -29,6 +35,7 @@ def _editor_context(request, bucket, **extra):
         rules_editing=True,
         max_rules=settings.BACK_TO_ORIGIN_MAX_RULES,
         at_rule_limit=len(rules) >= settings.BACK_TO_ORIGIN_MAX_RULES,
+        recent_fetches=bucket.origin_fetches.all()[:RECENT_FETCHES],
         **{"dry_run_form": DryRunForm(), **extra},
     )
 

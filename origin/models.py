@@ -656,6 +656,24 @@ def _check_header_pairs(pairs, label, condition=False):
     _each_error(pairs, check_pair)
 
 
+class OriginFetchQuerySet(models.QuerySet):
+    def counts_by_rule(self, bucket):
+        """{rule id: {"saved": n, "failed": n, "total": n}} for the bucket, in one query."""
+        failed = [self.model.Outcome.FAILED, self.model.Outcome.REFUSED]
+        rows = (
+            self.filter(bucket=bucket, rule__isnull=False)
+            .values("rule_id")
+            .annotate(
+                saved=models.Count(
+                    "id", filter=models.Q(outcome=self.model.Outcome.SAVED)
+                ),
+                failed=models.Count("id", filter=models.Q(outcome__in=failed)),
+                total=models.Count("id"),
+            )
+        )
+        return {row.pop("rule_id"): row for row in rows}
+
+
 class OriginFetch(models.Model):
     """One origin fetch made by a mirroring rule: the fetch log."""
 
@@ -686,6 +704,8 @@ class OriginFetch(models.Model):
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     message = models.CharField(max_length=1024, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = OriginFetchQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
