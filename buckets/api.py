@@ -96,9 +96,6 @@ class BucketViewSet(
             kwargs["partial"] = True
         return super().get_serializer(*args, **kwargs)
 
-    def perform_update(self, serializer):
-        serializer.save()
-
     def destroy(self, request, *args, **kwargs):
         bucket = self.get_object()
         if not bucket.is_empty():

@@ -124,10 +124,6 @@ class StoredObject(models.Model):
             "/" if self.key.endswith("/") else ""
         )
 
-    @property
-    def is_folder(self):
-        return self.key.endswith("/") and self.size == 0
-
     def metadata_headers(self):
         return {
             header: getattr(self, field)

@@ -164,10 +164,6 @@ def _describe(error):
     return text if len(text) < 200 else text[:200] + "…"
 
 
-def _get(url, headers):
-    return _send("GET", url, headers)
-
-
 def _send(method, url, headers):
     if urlsplit(url).scheme not in ("http", "https"):
         raise OriginError(f"The origin redirected to an unsupported URL: {url[:200]}")
@@ -220,7 +216,7 @@ def open_origin(url, headers, *, follow_redirects=True):
     """GET `url` with `headers`, following up to 10 redirects when asked; the body is not read yet."""
     hops = 0
     while True:
-        response = _get(url, headers)
+        response = _send("GET", url, headers)
         if not (follow_redirects and response.is_redirect):
             return OriginResponse(
                 url, response.status_code, response.headers, hops, response
@@ -248,7 +244,7 @@ def probe_ok(url):
         if cached and now - cached[1] < PROBE_CACHE_SECONDS:
             return cached[0]
     try:
-        response = _get(url, {"User-Agent": "OSS-Back-to-Origin-Probe/1.0"})
+        response = _send("GET", url, {"User-Agent": "OSS-Back-to-Origin-Probe/1.0"})
         healthy = response.status_code == 200
         response.close()
     except OriginError:

@@ -115,12 +115,12 @@ def _required(node, path):
 
 
 def _extras(node, known):
-    kept = [
+    """Children this server does not map, as XML text to write back verbatim."""
+    return [
         ET.tostring(child, encoding="unicode")
         for child in node
         if child.tag not in known
     ]
-    return kept
 
 
 def parse_website(body):
