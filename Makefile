@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test test-postgres install chromium lint format bench
+.PHONY: run test test-faults reliability test-postgres install chromium nginx lint format bench
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ chromium:
 		echo "Installing Debian chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# Debian's nginx fronts gunicorn in the deployment test (deploy/nginx.conf).
+nginx:
+	@.ci/install-nginx
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -34,11 +38,19 @@ format: install
 	$(VENV)/bin/ruff format .
 
 test: install chromium lint
-	DATA_DIR=$$(mktemp -d) DJANGO_ALLOW_ASYNC_UNSAFE=true $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+	DATA_DIR=$$(mktemp -d) DJANGO_ALLOW_ASYNC_UNSAFE=true $(VENV)/bin/pytest -n 2 -m "not faults" $(PYTEST_ARGS)
+
+# The fault suite: live gunicorn servers, raw sockets, kill -9, a full tmpfs disk, nginx.
+test-faults: install nginx
+	DATA_DIR=$$(mktemp -d) $(VENV)/bin/pytest -n 2 -m faults tests/faults $(PYTEST_ARGS)
+
+# The fault suite, recording tried / held per category in bench/RELIABILITY.md.
+reliability: install nginx
+	DATA_DIR=$$(mktemp -d) RELIABILITY_REPORT=bench/RELIABILITY.md $(VENV)/bin/pytest -n 2 -m faults tests/faults $(PYTEST_ARGS)
 
 # The database-level suite again on PostgreSQL (DATABASE_URL), in a throwaway cluster.
 test-postgres: install
-	DATA_DIR=$$(mktemp -d) .ci/with-postgres $(VENV)/bin/pytest -n 2 -m "not browser and not server" $(PYTEST_ARGS)
+	DATA_DIR=$$(mktemp -d) .ci/with-postgres $(VENV)/bin/pytest -n 2 -m "not browser and not server and not faults" $(PYTEST_ARGS)
 
 bench: install
 	$(PY) bench/run.py

@@ -1,14 +1,21 @@
 """OSS error responses: an XML body, the right status, and x-oss-request-id."""
 
 import base64
+import errno
+import logging
 import re
 import secrets
 from xml.sax.saxutils import escape
 
-from django.http import HttpResponse
+from django.db import DatabaseError
+from django.http import HttpResponse, UnreadablePostError
+
+from buckets.body import IncompleteBody
+
+logger = logging.getLogger(__name__)
 
 # Characters XML 1.0 cannot carry even escaped; an invalid key may still hold them.
-_NOT_XML_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_NOT_XML_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def xml_safe(value):
@@ -127,3 +134,92 @@ def malformed_xml(
     message="The XML you provided was not well-formed or did not validate against our published schema.",
 ):
     return OssError(400, "MalformedXML", message)
+
+
+def not_implemented(feature):
+    return OssError(
+        501,
+        "NotImplemented",
+        f"The {feature} feature is not implemented by this server.",
+    )
+
+
+def not_configured(code, message, bucket_name):
+    """404 for a bucket configuration that does not exist (NoSuchLifecycle, ...)."""
+    return OssError(404, code, message, BucketName=bucket_name)
+
+
+def no_such_upload(upload_id):
+    return OssError(
+        404,
+        "NoSuchUpload",
+        "The specified upload does not exist.",
+        UploadId=upload_id,
+    )
+
+
+def no_such_version(key, version_id):
+    return OssError(
+        404,
+        "NoSuchVersion",
+        "The specified version does not exist.",
+        Key=key,
+        VersionId=version_id,
+    )
+
+
+def incomplete_body():
+    return OssError(
+        400,
+        "IncompleteBody",
+        "The request body ended before the Content-Length it declared (or its last chunk); nothing was saved.",
+    )
+
+
+def insufficient_storage():
+    return OssError(
+        507,
+        "InsufficientStorage",
+        "There is not enough free storage to save this object; nothing was saved.",
+    )
+
+
+def internal_error():
+    return OssError(
+        500,
+        "InternalError",
+        "We encountered an internal error; nothing was saved. Please try again.",
+    )
+
+
+def slow_down(retry_after_seconds):
+    error = OssError(
+        503,
+        "SlowDown",
+        "Too many origin fetches are running; please retry shortly.",
+    )
+    error.headers["Retry-After"] = str(retry_after_seconds)
+    return error
+
+
+def is_disk_full(error):
+    """ENOSPC from the file system, or a database that ran out of space."""
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    text = str(error).lower()
+    return isinstance(error, DatabaseError) and (
+        "disk is full" in text or "no space left" in text
+    )
+
+
+def from_exception(error):
+    """The OSS answer for anything an OSS request raised: never an HTML page."""
+    if isinstance(error, OssError):
+        return error
+    if isinstance(error, IncompleteBody | UnreadablePostError):
+        return incomplete_body()
+    if is_disk_full(error):
+        logger.warning("storage full: %s", error)
+        return insufficient_storage()
+    logger.error("internal error", exc_info=error)
+    return internal_error()

@@ -185,3 +185,24 @@ class AccessKey(models.Model):
     @property
     def secret(self):
         return _secret_box().decrypt(self.sealed_secret.encode()).decode()
+
+
+class DeletedKey(models.Model):
+    """When a key was last deleted: a mirror fetch that began before then must not
+    bring the object back. Rows older than any fetch can run are swept."""
+
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.CASCADE, related_name="deleted_keys"
+    )
+    key = models.CharField(max_length=1023, db_collation=key_db_collation())
+    deleted_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket", "key"], name="unique_deleted_key_per_bucket"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.key} deleted at {self.deleted_at}"

@@ -21,6 +21,7 @@ from buckets import errors, oss_xml
 from buckets.listing import list_objects
 from buckets.models import Bucket, StoredObject
 from buckets.names import validate_bucket_name, validate_object_key
+from buckets.numbers import MAX_BYTE_OFFSET, parse_decimal
 from buckets.serving import serve_object
 from buckets.storage import (
     CHUNK_SIZE,
@@ -28,7 +29,9 @@ from buckets.storage import (
     ObjectMetadata,
     ObjectWriter,
     commit_object,
+    delete_key,
     delete_object,
+    ensure_room_for,
     open_blob,
 )
 
@@ -112,11 +115,12 @@ def _max_keys(request, default=100):
     value = request.GET.get("max-keys", "")
     if value == "":
         return default
-    if not value.isdigit() or not 0 <= int(value) <= 1000:
+    try:
+        return parse_decimal(value, max_value=1000)
+    except ValueError:
         raise errors.invalid_argument(
             "max-keys must be an integer from 0 to 1000.", "max-keys", value
-        )
-    return int(value)
+        ) from None
 
 
 def _url_encoding(request):
@@ -313,7 +317,7 @@ def _decode_token(token):
 
 def read_xml_body(request):
     """The request body, checked against Content-MD5 when one is sent."""
-    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    length = _declared_length(request) or 0
     if length > MAX_XML_BODY_BYTES:
         raise errors.OssError(400, "EntityTooLarge", "The XML document is too large.")
     body = request.body
@@ -345,6 +349,11 @@ def delete_multiple_objects(request, name):
     keys = [(node.text or "") for node in root.findall("Object/Key")]
     if not keys or len(keys) > 1000:
         raise errors.malformed_xml("Delete needs 1 to 1000 Object/Key elements.")
+    if "" in keys:
+        # Refused before anything is deleted; answering it would need a <Key/> SDKs cannot read.
+        raise errors.malformed_xml(
+            "Every Object/Key must name an object: a Key is empty."
+        )
     if url_encoding:
         keys = [unquote(key) for key in keys]
     quiet = (root.findtext("Quiet") or "false").strip().lower() == "true"
@@ -412,11 +421,26 @@ def _metadata_from_headers(request, key):
     return ObjectMetadata(user_meta=user_meta, **values)
 
 
+def _is_chunked(request):
+    return "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+
+
 def _body_stream(request):
     """The request body as a file; chunked uploads have no Content-Length for Django to limit."""
-    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-        return request.META["wsgi.input"]
-    return request
+    return request.META["wsgi.input"] if _is_chunked(request) else request
+
+
+def _declared_length(request):
+    """Content-Length of a non-chunked body (None when chunked)."""
+    if _is_chunked(request):
+        return None
+    value = request.META.get("CONTENT_LENGTH") or "0"
+    try:
+        return parse_decimal(value, max_value=MAX_BYTE_OFFSET)
+    except ValueError:
+        raise errors.invalid_argument(
+            "Content-Length must be a non-negative integer.", "Content-Length", value
+        ) from None
 
 
 def put_object(request, bucket_name, key):
@@ -438,19 +462,30 @@ def put_object(request, bucket_name, key):
 
 
 def _write_body(request, writer):
-    """Add the request body to the writer, within the size limit; check its Content-MD5."""
+    """Add the whole request body to the writer, within the size limit; check its
+    length and Content-MD5. A body that stops short raises IncompleteBody."""
+    declared = _declared_length(request)
+    if (declared or 0) > MAX_OBJECT_BYTES:
+        raise _entity_too_large()
+    ensure_room_for(declared)
     stream = _body_stream(request)
-    body_md5 = hashlib.md5()
+    body_md5, received = hashlib.md5(), 0
     for chunk in iter(lambda: stream.read(CHUNK_SIZE), b""):
         writer.write(chunk)
         body_md5.update(chunk)
-        if writer.size > MAX_OBJECT_BYTES:
-            raise errors.OssError(
-                400,
-                "EntityTooLarge",
-                "Your proposed upload exceeds the maximum allowed size.",
-            )
+        received += len(chunk)
+        if received > MAX_OBJECT_BYTES:
+            raise _entity_too_large()
+    if declared is not None and received != declared:
+        # Only reachable without CompleteBodyInput (e.g. another WSGI server).
+        raise errors.incomplete_body()
     _check_content_md5(request, base64.b64encode(body_md5.digest()).decode())
+
+
+def _entity_too_large():
+    return errors.OssError(
+        400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size."
+    )
 
 
 def _position_error(code, message, next_position):
@@ -464,17 +499,19 @@ def append_object(request, bucket_name, key):
     bucket = writable_bucket(request, bucket_name)
     checked_key(key)
     position = request.GET.get("position", "")
-    if not position.isdigit():
+    try:
+        position = parse_decimal(position, max_value=MAX_BYTE_OFFSET)
+    except ValueError:
         raise errors.invalid_argument(
             "position must be a non-negative integer.", "position", position
-        )
+        ) from None
     existing = bucket.stored_objects.filter(key=key).first()
     if existing is not None and existing.object_type != "Appendable":
         raise errors.OssError(
             409, "ObjectNotAppendable", "The object is not appendable."
         )
     size = existing.size if existing else 0
-    if int(position) != size:
+    if position != size:
         raise _position_error(
             "PositionNotEqualToLength", "Position is not equal to file length.", size
         )
@@ -486,7 +523,7 @@ def append_object(request, bucket_name, key):
     with ObjectWriter() as writer:
         if existing is not None:
             with open_blob(existing) as handle:
-                writer.write_from(handle)
+                writer.write_from(handle, existing.size)
         _write_body(request, writer)
         try:
             obj = commit_object(
@@ -530,15 +567,14 @@ def copy_object(request, bucket_name, key):
         metadata = _metadata_from_headers(request, key)
     else:
         metadata = _metadata_of(original)
+    ensure_room_for(original.size)
     with ObjectWriter() as writer, open_blob(original) as handle:
-        writer.write_from(handle)
+        writer.write_from(handle, original.size)
         obj = commit_object(bucket, key, writer, metadata)
     return oss_xml.xml_response(oss_xml.copy_result(obj))
 
 
 def delete_object_view(request, bucket_name, key):
     bucket = writable_bucket(request, bucket_name)
-    obj = bucket.stored_objects.filter(key=checked_key(key)).first()
-    if obj is not None:
-        delete_object(obj)
+    delete_key(bucket, checked_key(key))
     return _empty(204)

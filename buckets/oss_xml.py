@@ -180,3 +180,40 @@ def copy_result(obj):
             element("LastModified", iso8601(obj.last_modified)),
         ],
     )
+
+
+def empty_multipart_upload_listing(
+    bucket_name,
+    *,
+    prefix,
+    delimiter,
+    key_marker,
+    upload_id_marker,
+    max_uploads,
+    url_encoding,
+):
+    """ListMultipartUploadsResult with no Upload: every element oss2's parser requires."""
+    encode = lambda value: _encoded(value, url_encoding)  # noqa: E731
+    children = [
+        element("Bucket", bucket_name),
+        element("KeyMarker", encode(key_marker)),
+        element("UploadIdMarker", upload_id_marker),
+        element("NextKeyMarker", ""),
+        element("NextUploadIdMarker", ""),
+        element("Delimiter", encode(delimiter)),
+        element("Prefix", encode(prefix)),
+        element("MaxUploads", max_uploads),
+        element("IsTruncated", "false"),
+    ]
+    if url_encoding:
+        children.insert(0, element("EncodingType", "url"))
+    return element("ListMultipartUploadsResult", children=children)
+
+
+def empty_tagging():
+    return element("Tagging", children=[element("TagSet")])
+
+
+def versioning_never_enabled():
+    # OSS leaves out Status when versioning was never enabled.
+    return element("VersioningConfiguration")

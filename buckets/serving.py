@@ -11,9 +11,11 @@ from django.utils.http import (
 )
 
 from buckets import errors
+from buckets.numbers import MAX_BYTE_OFFSET, parse_decimal
 from buckets.storage import CHUNK_SIZE, open_blob
 
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits only: \d would also match digits of other scripts.
+_RANGE_RE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 
 
 def parse_range(header, size):
@@ -22,23 +24,28 @@ def parse_range(header, size):
     Like OSS, a malformed or multi-part range is ignored; a well-formed one that
     starts past the end raises InvalidRange (416).
     """
-    match = _RANGE_RE.match((header or "").strip())
+    match = _RANGE_RE.fullmatch((header or "").strip())
     if not match or match.groups() == ("", ""):
         return None
     first, last = match.groups()
     if first == "":
-        suffix = int(last)
+        suffix = _byte_offset(last)
         if suffix == 0 or size == 0:
             raise errors.invalid_range(size)
         return max(size - suffix, 0), size - 1
-    start = int(first)
-    if last and int(last) < start:
+    start = _byte_offset(first)
+    if last and _byte_offset(last) < start:
         return None  # last before first is malformed, so ignored
     # Before end defaults to size - 1, so that "bytes=<size>-" is 416, not ignored.
     if start >= size:
         raise errors.invalid_range(size)
-    end = int(last) if last else size - 1
+    end = _byte_offset(last) if last else size - 1
     return start, min(end, size - 1)
+
+
+def _byte_offset(digits):
+    """A Range number; thousands of digits read as MAX_BYTE_OFFSET, never a 500."""
+    return parse_decimal(digits, max_value=MAX_BYTE_OFFSET, clamp=True)
 
 
 def _range_applies(request, obj):

@@ -15,9 +15,11 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, quote
 
 from buckets.errors import OssError
+from buckets.numbers import parse_decimal
 
 MAX_CLOCK_SKEW_SECONDS = 15 * 60
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # OSS's cap on x-oss-expires
+MAX_EPOCH_SECONDS = 10**12 - 1  # a V1 Expires beyond year 30000 is not a date
 V4_ALGORITHM = "OSS4-HMAC-SHA256"
 V4_DEFAULT_SIGNED_HEADERS = ("content-type", "content-md5")
 
@@ -438,16 +440,38 @@ def _verify_v1_header(request, authorization, find_key):
 
 def _verify_v1_presigned(request, params, find_key):
     expires = params.get("Expires", "")
-    if not expires.isdigit():
+    try:
+        expires_at = parse_decimal(expires, max_value=MAX_EPOCH_SECONDS)
+    except ValueError:
         raise _bad_request(
             "Expires must be a number of seconds since the epoch.", "Expires", expires
-        )
-    if int(expires) < time.time():
+        ) from None
+    if expires_at < time.time():
         raise _expired(expires)
     key = _key_or_error(find_key, params["OSSAccessKeyId"])
     return _check_v1(
         request, key, expires, params["Signature"], params["OSSAccessKeyId"]
     )
+
+
+def _v4_lifetime(expires):
+    """x-oss-expires in seconds, at most MAX_PRESIGN_SECONDS.
+
+    A negative lifetime is simply expired (oss2 signs one for "already expired"),
+    however many digits it has.
+    """
+    negative = expires.startswith("-")
+    try:
+        seconds = parse_decimal(
+            expires.removeprefix("-"), max_value=MAX_PRESIGN_SECONDS, clamp=negative
+        )
+    except ValueError:
+        raise _bad_request(
+            f"x-oss-expires must be a number of seconds up to {MAX_PRESIGN_SECONDS}.",
+            "x-oss-expires",
+            expires,
+        ) from None
+    return -seconds if negative else seconds
 
 
 def _check_v1(request, key, date_value, signature, key_id):
@@ -472,16 +496,10 @@ def _verify_v4(request, fields, date_time, find_key, *, presigned, expires=""):
             fields["Credential"],
         )
     if presigned:
-        # A negative lifetime is simply expired (oss2 signs one for "already expired").
-        if not re.fullmatch(r"-?\d+", expires) or int(expires) > MAX_PRESIGN_SECONDS:
-            raise _bad_request(
-                f"x-oss-expires must be a number of seconds up to {MAX_PRESIGN_SECONDS}.",
-                "x-oss-expires",
-                expires,
-            )
+        lifetime = _v4_lifetime(expires)
         if timestamp - MAX_CLOCK_SKEW_SECONDS > time.time():
             raise _skewed(date_time)  # signed "in the future" to outlive the expiry cap
-        if timestamp + int(expires) < time.time():
+        if timestamp + lifetime < time.time():
             raise _expired(expires)
     else:
         _check_skew(timestamp, date_time)

@@ -6,10 +6,14 @@ in one transaction. A failure at any step leaves the previous object intact.
 """
 
 import contextlib
+import datetime
+import errno
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -19,12 +23,14 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from buckets.models import StoredObject
+from buckets.models import DeletedKey, StoredObject
 
 logger = logging.getLogger(__name__)
 
 TMP_PREFIX = "obj-"
 TMP_SUFFIX = ".part"
+# A temporary file of a live process untouched this long is abandoned too (a reused pid).
+STALE_TMP_SECONDS = 3600
 CHUNK_SIZE = 256 * 1024
 
 
@@ -56,8 +62,11 @@ class ObjectWriter:
 
     def __init__(self):
         settings.OBJECT_TMP_DIR.mkdir(parents=True, exist_ok=True)
+        # The writer's pid in the name lets the sweeper tell a dead process's file.
         fd, self.path = tempfile.mkstemp(
-            prefix=TMP_PREFIX, suffix=TMP_SUFFIX, dir=settings.OBJECT_TMP_DIR
+            prefix=f"{TMP_PREFIX}{os.getpid()}-",
+            suffix=TMP_SUFFIX,
+            dir=settings.OBJECT_TMP_DIR,
         )
         self._file = os.fdopen(fd, "wb")
         self._md5 = hashlib.md5()
@@ -65,13 +74,22 @@ class ObjectWriter:
         self.finished = False
 
     def write(self, chunk):
-        self._file.write(chunk)
+        try:
+            self._file.write(chunk)
+        except OSError:
+            self.discard()  # a full disk gets its space back at once
+            raise
         self._md5.update(chunk)
         self.size += len(chunk)
 
-    def write_from(self, readable):
+    def write_from(self, readable, expected_size=None):
         for chunk in iter(lambda: readable.read(CHUNK_SIZE), b""):
             self.write(chunk)
+        if expected_size is not None and self.size != expected_size:
+            self.discard()
+            raise OSError(
+                errno.EIO, f"read {self.size} of the {expected_size} bytes stored"
+            )
 
     @property
     def md5_hex(self):
@@ -79,14 +97,20 @@ class ObjectWriter:
 
     def finish(self):
         """Make the bytes durable before anything can point at them."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        except OSError:
+            self.discard()
+            raise
         self.finished = True
 
     def discard(self):
         if not self._file.closed:
-            self._file.close()
+            # Closing flushes the buffer, which fails again on a full disk.
+            with contextlib.suppress(OSError):
+                self._file.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
@@ -96,6 +120,19 @@ class ObjectWriter:
     def __exit__(self, exc_type, exc, tb):
         # Whatever was not committed is thrown away.
         self.discard()
+
+
+def free_bytes():
+    return shutil.disk_usage(settings.OBJECT_TMP_DIR).free
+
+
+def ensure_room_for(length):
+    """Refuse a body of known length that cannot fit, before reading or sending any of it."""
+    free = free_bytes()
+    if length is not None and length > free:
+        raise OSError(
+            errno.ENOSPC, f"{length} bytes do not fit in the {free} bytes free"
+        )
 
 
 def _fsync_directory(path):
@@ -125,13 +162,15 @@ def commit_object(
     replace=True,
     object_type="Normal",
     expect_blob=None,
+    unless_deleted_since=None,
 ):
     """Atomically make the writer's bytes the object `key`; returns the row.
 
     With replace=False an object that appeared meanwhile wins and is returned
     unchanged (a mirror must not overwrite an upload). With expect_blob, the
     write only lands if the object still has that blob ("" = does not exist),
-    else ObjectChanged: an append must not lose a concurrent append.
+    else ObjectChanged: an append must not lose a concurrent append. With
+    unless_deleted_since, a delete of the key after that time wins: ObjectChanged.
     """
     if not writer.finished:
         writer.finish()
@@ -150,6 +189,7 @@ def commit_object(
             replace,
             object_type,
             expect_blob,
+            unless_deleted_since,
         )
     except BaseException:
         default_storage.delete(blob)
@@ -161,7 +201,16 @@ def commit_object(
 
 
 def _point_row_at_blob(
-    bucket, key, blob, writer, metadata, mirrored, replace, object_type, expect_blob
+    bucket,
+    key,
+    blob,
+    writer,
+    metadata,
+    mirrored,
+    replace,
+    object_type,
+    expect_blob,
+    unless_deleted_since,
 ):
     fields = {
         "object_type": object_type,
@@ -191,6 +240,13 @@ def _point_row_at_blob(
                     and (existing.blob if existing else "") != expect_blob
                 ):
                     raise ObjectChanged(key)
+                if (
+                    unless_deleted_since is not None
+                    and DeletedKey.objects.filter(
+                        bucket=bucket, key=key, deleted_at__gte=unless_deleted_since
+                    ).exists()
+                ):
+                    raise ObjectChanged(key)
                 if existing is None:
                     return StoredObject.objects.create(
                         bucket=bucket, key=key, **fields
@@ -210,9 +266,20 @@ def _point_row_at_blob(
 
 
 def delete_object(obj):
+    delete_key(obj.bucket, obj.key)
+
+
+def delete_key(bucket, key):
+    """Delete the object `key` if there is one, and remember when, so that a mirror
+    fetch of it that is still running does not bring it back (see commit_object)."""
     with transaction.atomic():
-        StoredObject.objects.filter(pk=obj.pk).delete()
-        transaction.on_commit(lambda: delete_blob(obj.blob))
+        obj = StoredObject.objects.filter(bucket=bucket, key=key).first()
+        if obj is not None:
+            obj.delete()
+            transaction.on_commit(lambda: delete_blob(obj.blob))
+        DeletedKey.objects.update_or_create(
+            bucket=bucket, key=key, defaults={"deleted_at": timezone.now()}
+        )
 
 
 def delete_blob(blob):
@@ -244,3 +311,42 @@ def remove_leftovers():
                     os.unlink(path)
                     removed_blobs += 1
     return removed_tmp, removed_blobs
+
+
+def _process_is_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _owner_pid(name):
+    """The pid in an ObjectWriter file name (obj-<pid>-xxxx.part), else None."""
+    middle = name[len(TMP_PREFIX) :].split("-", 1)[0]
+    return int(middle) if name.startswith(TMP_PREFIX) and middle.isdigit() else None
+
+
+def sweep_temp_files():
+    """While the server runs: remove temporary files of processes that died (a killed
+    worker) and any left untouched for STALE_TMP_SECONDS. Returns the count."""
+    removed = 0
+    now = time.time()
+    for entry in os.scandir(settings.OBJECT_TMP_DIR):
+        try:
+            pid = _owner_pid(entry.name)
+            dead = pid is not None and not _process_is_alive(pid)
+            if dead or now - entry.stat().st_mtime > STALE_TMP_SECONDS:
+                os.unlink(entry.path)
+                removed += 1
+        except FileNotFoundError:
+            continue  # committed or discarded meanwhile
+    return removed
+
+
+def forget_old_deletions(older_than_seconds):
+    """Deletion times only matter while a fetch that began before them may still commit."""
+    cutoff = timezone.now() - datetime.timedelta(seconds=older_than_seconds)
+    return DeletedKey.objects.filter(deleted_at__lt=cutoff).delete()[0]

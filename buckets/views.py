@@ -12,7 +12,8 @@ from django.db import connection
 from django.http import HttpResponseRedirect, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from buckets import errors, operations, signatures
+from buckets import errors, operations, signatures, storage, unsupported
+from buckets.body import PATH_NOT_UTF8
 from buckets.models import AccessKey
 from origin import website_api
 
@@ -39,9 +40,6 @@ OBJECT_OPERATIONS = {
     ("GET", "objectMeta"): operations.get_object_meta,
     ("HEAD", "objectMeta"): operations.get_object_meta,
 }
-_SUB_RESOURCES = {
-    sub for _method, sub in (*BUCKET_OPERATIONS, *OBJECT_OPERATIONS) if sub
-}
 
 
 def oss_endpoint(view):
@@ -52,19 +50,36 @@ def oss_endpoint(view):
     def wrapper(request, *args, **kwargs):
         request.oss_request_id = errors.new_request_id()
         try:
+            _check_path_is_utf8(request)
             access_key = signatures.authenticate(request, AccessKey.objects.find_active)
             request.oss_user = access_key.user if access_key else None
             response = view(request, *args, **kwargs)
-        except errors.OssError as error:
-            return error.response(request)
+        except Exception as error:  # noqa: BLE001 - every failure is an OSS error document
+            return errors.from_exception(error).response(request)
         response["x-oss-request-id"] = request.oss_request_id
         return response
 
     return wrapper
 
 
+def _check_path_is_utf8(request):
+    """Refuse keys that are not UTF-8: Django would re-percent-encode the broken
+    bytes, and `/bucket/bad%ff` would be saved under the literal key `bad%FF`.
+    (Django overwrites PATH_INFO with its decoded form; the WSGI entry point
+    marks the raw path first, see buckets.body.mark_path_encoding.)"""
+    if request.META.get(PATH_NOT_UTF8):
+        raise errors.invalid_object_name(
+            request.path_info, "The object name is not valid UTF-8."
+        )
+
+
 def _route(request, table, *args):
-    sub_resource = next((name for name in request.GET if name in _SUB_RESOURCES), None)
+    implemented = {sub for _method, sub in table if sub}
+    # Other OSS sub-resources never run as the plain operation (SPEC §9).
+    answer = unsupported.answer(request, implemented, *args)
+    if answer is not None:
+        return answer
+    sub_resource = next((name for name in request.GET if name in implemented), None)
     operation = table.get((request.method, sub_resource))
     if operation is None:
         raise errors.method_not_allowed(request.method)
@@ -86,6 +101,9 @@ def service_view(request):
     """GET / : browsers go to the console; signed requests list buckets."""
     if request.method != "GET":
         raise errors.method_not_allowed(request.method)
+    answer = unsupported.answer(request, frozenset())
+    if answer is not None:
+        return answer
     if request.oss_user is None and "text/html" in request.headers.get("Accept", ""):
         return HttpResponseRedirect("/console/")
     return operations.list_buckets(request)
@@ -107,7 +125,13 @@ def healthz(request):
             settings.OBJECT_STORAGE_DIR,
         )
     )
-    checks["storage"] = "ok" if storage_ok else "error: not writable"
+    free = storage.free_bytes()
+    if not storage_ok:
+        checks["storage"] = "error: not writable"
+    elif free < settings.MIN_FREE_BYTES:
+        checks["storage"] = f"error: {free} bytes free, below MIN_FREE_BYTES"
+    else:
+        checks["storage"] = "ok"
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse(
         {"status": "ok" if healthy else "error", **checks},

@@ -26,6 +26,13 @@ def post_fork(server, worker):
     gunicorn.http.wsgi.SERVER = "AliyunOSS"
 
 
+def post_worker_init(worker):
+    """Each worker sweeps what dead processes left (temp files, locks) while it runs."""
+    from config.housekeeping import start_sweeper
+
+    start_sweeper()
+
+
 def on_starting(server):
     """Before any worker runs: sweep partial writes left by a crash."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")

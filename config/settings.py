@@ -63,11 +63,24 @@ if OSS_DOMAIN and "*" not in ALLOWED_HOSTS:
 # The region this server calls itself in bucket info and V4 signature scopes.
 OSS_REGION = env_str("OSS_REGION", "cn-hangzhou")
 ORIGIN_TIMEOUT_SECONDS = float(env_str("ORIGIN_TIMEOUT_SECONDS", "10"))
+# The whole origin fetch (redirects, secondary origin and body included) ends by then:
+# the per-read timeout alone lets an origin that drips a byte at a time run forever.
+ORIGIN_DEADLINE_SECONDS = float(env_str("ORIGIN_DEADLINE_SECONDS", "600"))
 ORIGIN_MAX_BYTES = env_int("ORIGIN_MAX_BYTES", 5 * 1024**3)
 ORIGIN_ALLOW_PRIVATE = env_bool("ORIGIN_ALLOW_PRIVATE", False)
 BACK_TO_ORIGIN_MAX_RULES = env_int("BACK_TO_ORIGIN_MAX_RULES", 5)
 # How long a request waits for another request's fetch of the same object.
 MIRROR_WAIT_SECONDS = float(env_str("MIRROR_WAIT_SECONDS", "300"))
+# Origin fetches per server process: beyond it a miss waits MIRROR_QUEUE_SECONDS for a
+# slot, then gets 503 SlowDown, so slow origins can never take every thread from hits.
+WEB_THREADS = env_int("WEB_THREADS", 32)
+MIRROR_MAX_CONCURRENT = max(1, env_int("MIRROR_MAX_CONCURRENT", WEB_THREADS // 2))
+MIRROR_QUEUE_SECONDS = float(env_str("MIRROR_QUEUE_SECONDS", "0.5"))
+
+# Below this much free space /healthz reports storage as not ok.
+MIN_FREE_BYTES = env_int("MIN_FREE_BYTES", 64 * 1024**2)
+# Each worker sweeps temporary files of dead processes (and very old ones) this often.
+TMP_SWEEP_SECONDS = float(env_str("TMP_SWEEP_SECONDS", "60"))
 
 # Object bytes live under DATA_DIR/objects; partial writes under DATA_DIR/tmp.
 OBJECT_STORAGE_DIR = DATA_DIR / "objects"

@@ -4,4 +4,16 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from buckets.body import (  # noqa: E402 - needs the settings above
+    CompleteBodyInput,
+    mark_path_encoding,
+)
+
+
+def application(environ, start_response):
+    # A body cut short must raise, not look whole; a key must be UTF-8 (buckets/body.py).
+    environ["wsgi.input"] = CompleteBodyInput.wrap(environ)
+    mark_path_encoding(environ)
+    return django_application(environ, start_response)

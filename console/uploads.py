@@ -3,8 +3,9 @@
 import mimetypes
 
 from django.core.files.uploadedfile import UploadedFile
-from django.core.files.uploadhandler import FileUploadHandler
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
+from buckets.errors import is_disk_full
 from buckets.storage import ObjectWriter
 
 
@@ -22,12 +23,34 @@ class UploadedObject(UploadedFile):
 
 
 class ObjectUploadHandler(FileUploadHandler):
+    """Each file goes into its own ObjectWriter. A failed write (full disk) stops the
+    upload with `failure` set; `discard_all()` removes whatever was not committed,
+    also after a cut upload, where Django never tells the handler."""
+
+    def __init__(self, request=None):
+        super().__init__(request)
+        self.writers = []
+        self.failure = ""
+
     def new_file(self, field_name, file_name, content_type, *args, **kwargs):
         super().new_file(field_name, file_name, content_type, *args, **kwargs)
         self.writer = ObjectWriter()
+        self.writers.append(self.writer)
 
     def receive_data_chunk(self, raw_data, start):
-        self.writer.write(raw_data)
+        try:
+            self.writer.write(raw_data)
+        except OSError as error:
+            self.failure = (
+                "Not enough free storage for this upload; nothing was saved."
+                if is_disk_full(error)
+                else "The upload could not be written; nothing was saved."
+            )
+            raise StopUpload(connection_reset=False) from error
+
+    def discard_all(self):
+        for writer in self.writers:
+            writer.discard()
 
     def file_complete(self, file_size):
         content_type = self.content_type

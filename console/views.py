@@ -5,6 +5,7 @@ from urllib.parse import quote
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import DatabaseError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -13,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from buckets.errors import is_disk_full
 from buckets.listing import list_objects
 from buckets.models import Bucket
 from buckets.names import validate_object_key
@@ -162,25 +164,38 @@ def _breadcrumbs(prefix):
 @csrf_exempt  # the upload handler must be in place before the CSRF check reads the body
 @require_POST
 def files_upload(request, name):
-    request.upload_handlers = [ObjectUploadHandler(request)]
-    return _files_upload(request, name)
+    handler = ObjectUploadHandler(request)
+    request.upload_handlers = [handler]
+    try:
+        return _files_upload(request, name)
+    finally:
+        handler.discard_all()  # whatever was not committed, a cut upload's file too
 
 
 @csrf_protect
 def _files_upload(request, name):
     bucket = _get_bucket_for_user(request, name)
     prefix = request.POST.get("prefix", "")
-    uploaded, errors = [], []
+    handler = request.upload_handlers[0]
+    uploaded, errors = [], [handler.failure] if handler.failure else []
     for upload in request.FILES.getlist("files"):
         key = prefix + upload.name
         try:
             validate_object_key(key)
+            commit_object(
+                bucket,
+                key,
+                upload.writer,
+                ObjectMetadata(content_type=upload.content_type),
+            )
         except ValidationError as error:
             errors.append(f"{upload.name}: {error.messages[0]}")
             continue
-        commit_object(
-            bucket, key, upload.writer, ObjectMetadata(content_type=upload.content_type)
-        )
+        except (OSError, DatabaseError) as error:
+            if not is_disk_full(error):
+                raise
+            errors.append(f"{upload.name}: not enough free storage; not saved.")
+            continue
         uploaded.append(upload.name)
     if not uploaded and not errors:
         errors.append("Choose at least one file to upload.")

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from buckets.models import Bucket
+from buckets.numbers import parse_decimal
 from origin import engine, fetch
 from origin.mirroring import private_cookies
 from origin.models import BackToOriginRule, OriginFetch
@@ -160,13 +161,25 @@ class FetchLogView(generics.ListAPIView):
             bucket=owned_bucket(self.request, self.kwargs["bucket_name"])
         )
         params = self.request.query_params
-        if params.get("rule", "").isdigit():
-            fetches = fetches.filter(rule_id=int(params["rule"]))
+        rule_id = _rule_id(params.get("rule", ""))
+        if rule_id is not None:
+            fetches = fetches.filter(rule_id=rule_id)
         if params.get("outcome"):
             fetches = fetches.filter(outcome=params["outcome"])
         if params.get("key_prefix"):
             fetches = fetches.filter(key__startswith=params["key_prefix"])
         return fetches
+
+
+MAX_ID = 2**63 - 1  # a BigAutoField
+
+
+def _rule_id(text):
+    """The ?rule= filter: a larger number matches no rule (not a 500), a non-number is no filter."""
+    try:
+        return parse_decimal(text, max_value=MAX_ID, clamp=True)
+    except ValueError:
+        return None
 
 
 class DryRunRequestSerializer(serializers.Serializer):

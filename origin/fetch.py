@@ -8,6 +8,7 @@ no window for DNS rebinding between the check and the connection.
 
 import http.cookiejar
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -22,8 +23,12 @@ from urllib3.exceptions import (
     ConnectTimeoutError,
     NameResolutionError,
     NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
 )
 
+from buckets.numbers import MAX_BYTE_OFFSET, parse_decimal
 from origin.addresses import internal_address_reason
 
 MAX_REDIRECT_HOPS = 10
@@ -125,6 +130,29 @@ def _new_session():
 _session = _new_session()
 
 
+class Deadline:
+    """The end of a whole origin fetch (ORIGIN_DEADLINE_SECONDS): every connect and
+    read waits at most ORIGIN_TIMEOUT_SECONDS, and never past this point."""
+
+    def __init__(self, seconds=None):
+        seconds = settings.ORIGIN_DEADLINE_SECONDS if seconds is None else seconds
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def remaining(self):
+        return self.at - time.monotonic()
+
+    def timeout(self):
+        """Seconds the next connect or read may take; OriginError once passed."""
+        remaining = self.remaining()
+        if remaining <= 0:
+            raise OriginError(
+                f"The origin fetch did not finish within {self.seconds:g} seconds (ORIGIN_DEADLINE_SECONDS).",
+                reason="deadline",
+            )
+        return min(settings.ORIGIN_TIMEOUT_SECONDS, remaining)
+
+
 @dataclass
 class OriginResponse:
     url: str
@@ -132,41 +160,74 @@ class OriginResponse:
     headers: requests.structures.CaseInsensitiveDict
     hops: int
     _response: requests.Response
+    deadline: Deadline
 
     @property
     def content_length(self):
-        value = self.headers.get("Content-Length", "")
-        return int(value) if value.isdigit() else None
+        try:
+            return parse_decimal(
+                self.headers.get("Content-Length", ""), max_value=MAX_BYTE_OFFSET
+            )
+        except ValueError:
+            return None
 
     def chunks(self):
-        """The body as sent (no content decoding), raising OriginError if it breaks off."""
+        """The body as sent (no content decoding), raising OriginError if it breaks
+        off, stalls for ORIGIN_TIMEOUT_SECONDS or runs past the deadline."""
         raw = self._response.raw
-        try:
-            # read1 hands on what has arrived; stream() would wait for CHUNK_SIZE
-            # bytes, holding a slow origin's first bytes back from the client.
-            while chunk := raw.read1(CHUNK_SIZE, decode_content=False):
-                yield chunk
-        except Exception as error:  # urllib3 raises several types for a broken body
-            raise OriginError(
-                f"Read body from mirror host failed: {_describe(error)}", reason="read"
-            ) from error
+        while True:
+            self._limit_next_read(self.deadline.timeout())
+            try:
+                # read1 hands on what has arrived; stream() would wait for CHUNK_SIZE
+                # bytes, holding a slow origin's first bytes back from the client.
+                chunk = raw.read1(CHUNK_SIZE, decode_content=False)
+            except Exception as error:  # urllib3 raises several types for a broken body
+                if self.deadline.remaining() <= 0:
+                    self.deadline.timeout()  # raises the deadline's own message
+                raise OriginError(
+                    f"Read body from mirror host failed: {plain_reason(error)}.",
+                    reason="read",
+                ) from error
+            if not chunk:
+                return
+            yield chunk
+
+    def _limit_next_read(self, seconds):
+        connection = getattr(self._response.raw, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            sock.settimeout(seconds)
 
     def close(self):
         self._response.close()
 
 
-def _timeout():
-    return (settings.ORIGIN_TIMEOUT_SECONDS, settings.ORIGIN_TIMEOUT_SECONDS)
+def plain_reason(error):
+    """A short reason for a failed connection or read, without library internals."""
+    if _caused_by(error, NameResolutionError):
+        return "the host name could not be resolved"
+    if _caused_by(error, ConnectionRefusedError):
+        return "the connection was refused"
+    # urllib3's NewConnectionError (refused, unreachable...) subclasses ConnectTimeoutError.
+    if _caused_by(error, ConnectTimeoutError) and not _caused_by(
+        error, NewConnectionError
+    ):
+        return f"connecting timed out after {settings.ORIGIN_TIMEOUT_SECONDS:g} seconds"
+    if _caused_by(error, ReadTimeoutError) or _caused_by(error, TimeoutError):
+        return (
+            f"the origin sent nothing for {settings.ORIGIN_TIMEOUT_SECONDS:g} seconds"
+        )
+    if _caused_by(error, SSLError) or _caused_by(error, ssl.SSLError):
+        return "the TLS handshake failed"
+    if _caused_by(error, ProtocolError) or _caused_by(error, ConnectionError):
+        return "the origin closed the connection early"
+    return "the connection failed"
 
 
-def _describe(error):
-    text = str(error)
-    return text if len(text) < 200 else text[:200] + "…"
-
-
-def _send(method, url, headers):
+def _send(method, url, headers, deadline):
     if urlsplit(url).scheme not in ("http", "https"):
         raise OriginError(f"The origin redirected to an unsupported URL: {url[:200]}")
+    wait = deadline.timeout()
     try:
         return _session.request(
             method,
@@ -174,11 +235,13 @@ def _send(method, url, headers):
             headers=headers,
             stream=True,
             allow_redirects=False,
-            timeout=_timeout(),
+            timeout=(wait, wait),
         )
     except OriginError:
         raise
     except requests.Timeout as error:
+        if deadline.remaining() <= 0:
+            deadline.timeout()
         raise OriginError(
             f"The origin did not answer within {settings.ORIGIN_TIMEOUT_SECONDS:g} seconds.",
             reason="timeout",
@@ -190,14 +253,18 @@ def _send(method, url, headers):
                 reason="dns",
             ) from error
         raise OriginError(
-            f"Could not connect to the origin: {_describe(error)}", reason="connect"
+            f"Could not connect to the origin: {plain_reason(error)}.",
+            reason="connect",
         ) from error
     except requests.RequestException as error:
-        raise OriginError(f"The origin request failed: {_describe(error)}") from error
+        raise OriginError(
+            f"The origin request failed: {plain_reason(error)}."
+        ) from error
     except UnicodeEncodeError as error:
         # Header values go out as Latin-1: a set header such as "€" cannot be sent (was a 500).
+        bad = error.object[error.start : error.end]
         raise OriginError(
-            f"The origin request failed: a header value is not Latin-1 ({_describe(error)})."
+            f"The origin request failed: a header value is not Latin-1 ({bad!r} cannot be sent)."
         ) from error
 
 
@@ -212,14 +279,15 @@ def _caused_by(error, kind):
     return False
 
 
-def open_origin(url, headers, *, follow_redirects=True):
+def open_origin(url, headers, *, follow_redirects=True, deadline=None):
     """GET `url` with `headers`, following up to 10 redirects when asked; the body is not read yet."""
+    deadline = deadline or Deadline()
     hops = 0
     while True:
-        response = _send("GET", url, headers)
+        response = _send("GET", url, headers, deadline)
         if not (follow_redirects and response.is_redirect):
             return OriginResponse(
-                url, response.status_code, response.headers, hops, response
+                url, response.status_code, response.headers, hops, response, deadline
             )
         location = response.headers.get("Location", "")
         response.close()
@@ -236,7 +304,7 @@ _probe_cache = {}
 _probe_lock = threading.Lock()
 
 
-def probe_ok(url):
+def probe_ok(url, deadline=None):
     """Whether the probe URL answers 200; remembered for a few seconds per process."""
     now = time.monotonic()
     with _probe_lock:
@@ -244,7 +312,12 @@ def probe_ok(url):
         if cached and now - cached[1] < PROBE_CACHE_SECONDS:
             return cached[0]
     try:
-        response = _send("GET", url, {"User-Agent": "OSS-Back-to-Origin-Probe/1.0"})
+        response = _send(
+            "GET",
+            url,
+            {"User-Agent": "OSS-Back-to-Origin-Probe/1.0"},
+            deadline or Deadline(),
+        )
         healthy = response.status_code == 200
         response.close()
     except OriginError:
@@ -256,6 +329,6 @@ def probe_ok(url):
 
 def head_origin(url, headers):
     """HEAD `url` (no redirects followed) and return the status; the dry run's probe."""
-    response = _send("HEAD", url, headers)
+    response = _send("HEAD", url, headers, Deadline(settings.ORIGIN_TIMEOUT_SECONDS))
     response.close()
     return response.status_code

@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
 import time
 
 from django.conf import settings
@@ -106,6 +107,33 @@ def _read_outcome(fd):
         return None
 
 
+def sweep_unheld_locks():
+    """While the server runs: lock files nobody holds (a crashed leader's). Removing
+    one is safe even while a waiter has it open: it finds the file retired and
+    starts over on a fresh one."""
+    removed = 0
+    for path in _locks_dir().iterdir():
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue  # a fetch holds it
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                os.unlink(path)
+                removed += 1
+        except FileNotFoundError:
+            pass
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+    return removed
+
+
 def remove_stale_locks():
     """Start-up sweep (no server running): lock files a crash left behind."""
     removed = 0
@@ -113,3 +141,33 @@ def remove_stale_locks():
         path.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+_slot_semaphores = {}
+_slot_semaphores_lock = threading.Lock()
+
+
+def _slot_semaphore():
+    size = settings.MIRROR_MAX_CONCURRENT
+    with _slot_semaphores_lock:
+        return _slot_semaphores.setdefault(size, threading.BoundedSemaphore(size))
+
+
+class FetchSlot:
+    """One of this process's MIRROR_MAX_CONCURRENT origin fetches. Only the request
+    that fetches takes one; requests waiting behind it on the same key do not."""
+
+    def __init__(self):
+        self._semaphore = None
+
+    def acquire(self, timeout):
+        semaphore = _slot_semaphore()
+        if not semaphore.acquire(timeout=timeout):
+            return False
+        self._semaphore = semaphore
+        return True
+
+    def release(self):
+        semaphore, self._semaphore = self._semaphore, None
+        if semaphore is not None:
+            semaphore.release()

@@ -16,6 +16,7 @@ class BackToOriginMiddleware:
         if (
             request.method != "GET"
             or getattr(response, "oss_error_code", None) != "NoSuchKey"
+            or getattr(request, "oss_key", None) is None  # not a GetObject
         ):
             return response
         bucket, key = request.oss_bucket, request.oss_key

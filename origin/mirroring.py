@@ -1,18 +1,26 @@
 """What a GET for a missing object does once a rule matched (SPEC §4)."""
 
 import base64
+import errno
 import logging
 import time
 
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
+from django.utils import timezone
 
 from buckets import errors
 from buckets.models import StoredObject
 from buckets.serving import serve_object
-from buckets.storage import ObjectMetadata, ObjectWriter, commit_object
+from buckets.storage import (
+    ObjectChanged,
+    ObjectMetadata,
+    ObjectWriter,
+    commit_object,
+    ensure_room_for,
+)
 from origin import engine, fetch
-from origin.flight import KeyFlight
+from origin.flight import FetchSlot, KeyFlight
 from origin.models import OriginFetch
 
 logger = logging.getLogger(__name__)
@@ -23,9 +31,14 @@ def private_cookies():
     return (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME)
 
 
-class MirrorInterrupted(RuntimeError):
+class MirrorInterrupted(ConnectionResetError):
     """Raised mid-body so the server cuts the client's connection: the client must
-    see an incomplete response, never a short one that looks whole."""
+    see an incomplete response, never a short one that looks whole. A connection
+    reset is what gunicorn expects here: it closes the socket without a traceback
+    (the failure is already logged on one line)."""
+
+    def __init__(self, message):
+        super().__init__(errno.ECONNRESET, message)
 
 
 def mirror_failed(message):
@@ -77,15 +90,21 @@ def _saved_metadata(headers):
 class MirrorFetch:
     """One request's mirroring: single flight, origin request, answer, fetch log."""
 
+    FAILED_OUTCOMES = (OriginFetch.Outcome.FAILED, OriginFetch.Outcome.REFUSED)
+
     def __init__(self, request, bucket, key, rule):
         self.request = request
         self.bucket = bucket
         self.key = key
         self.rule = rule
         self.flight = KeyFlight(bucket.pk, key)
+        self.slot = FetchSlot()
         self.origin_url = ""
         self.status = None
         self.started = time.monotonic()
+        # A delete of the key after this point wins over what this fetch brings.
+        self.missing_since = timezone.now()
+        self.deadline = None
 
     def respond(self):
         waiting_since = time.time()
@@ -104,21 +123,33 @@ class MirrorFetch:
             if earlier is not None:
                 # The fetch we waited for failed: the same answer, no second request.
                 return self._replay(earlier)
+            if not self.slot.acquire(settings.MIRROR_QUEUE_SECONDS):
+                # Every fetch slot of this process is busy: hits must keep their threads.
+                return self._fail(None, errors.slow_down(1))
             response = self._fetch()
             handed_over = isinstance(response, StreamingHttpResponse)
             return response
-        except errors.OssError as error:
-            return error.response(self.request)
+        except Exception as error:  # noqa: BLE001 - answered as OSS XML, never HTML
+            return errors.from_exception(error).response(self.request)
         finally:
             if not handed_over:
-                self.flight.release()
+                self.release()
+
+    def release(self):
+        self.slot.release()
+        self.flight.release()
 
     # -- the origin request -------------------------------------------------
 
     def _fetch(self):
         rule = self.rule
+        self.deadline = fetch.Deadline()  # probe, redirects and body included
         base_url = None
-        if rule.secondary_url and rule.probe_url and not fetch.probe_ok(rule.probe_url):
+        if (
+            rule.secondary_url
+            and rule.probe_url
+            and not fetch.probe_ok(rule.probe_url, self.deadline)
+        ):
             base_url = rule.secondary_url
         self.origin_url = engine.build_origin_url(
             rule, self.key, self.request.META.get("QUERY_STRING", ""), base_url=base_url
@@ -128,7 +159,10 @@ class MirrorFetch:
         )
         try:
             origin = fetch.open_origin(
-                self.origin_url, headers, follow_redirects=rule.follow_redirects
+                self.origin_url,
+                headers,
+                follow_redirects=rule.follow_redirects,
+                deadline=self.deadline,
             )
         except fetch.OriginError as error:
             outcome = (
@@ -150,12 +184,17 @@ class MirrorFetch:
                     f"The origin object is {length} bytes, more than ORIGIN_MAX_BYTES ({settings.ORIGIN_MAX_BYTES})."
                 ),
             )
+        try:
+            ensure_room_for(length)
+        except OSError:
+            origin.close()
+            return self._fail(OriginFetch.Outcome.FAILED, errors.insufficient_storage())
         transfer = MirrorTransfer(self, origin)
         if "Range" in self.request.headers:
             # Fetch it whole, save it, then answer the range from the saved copy.
             saved = transfer.run_to_end()
             if saved is None:
-                raise mirror_failed(transfer.failure_message)
+                raise transfer.failure
             return self._serve(saved)
         return self._streaming_response(origin, transfer)
 
@@ -202,9 +241,17 @@ class MirrorFetch:
     # -- outcomes -----------------------------------------------------------
 
     def _fail(self, outcome, error, message=None):
-        self._log(outcome, message=message or error.message)
+        """Answer `error`, leave it for the waiters, and log the fetch (outcome None:
+        no fetch was made)."""
+        if outcome is not None:
+            self._log(outcome, message=message or error.message)
         self.flight.record_outcome(
-            {"status": error.status, "code": error.code, "message": error.message}
+            {
+                "status": error.status,
+                "code": error.code,
+                "message": error.message,
+                "headers": error.headers,
+            }
         )
         return error.response(self.request)
 
@@ -213,12 +260,21 @@ class MirrorFetch:
             return _redirect(self.request, earlier["status"], earlier["location"])
         if earlier.get("code") == "NoSuchKey":
             return errors.no_such_key(self.key).response(self.request)
-        return errors.OssError(
-            earlier["status"], earlier["code"], earlier["message"]
-        ).response(self.request)
+        error = errors.OssError(earlier["status"], earlier["code"], earlier["message"])
+        error.headers.update(earlier.get("headers", {}))
+        return error.response(self.request)
 
-    def _log(self, outcome, *, bytes_received=0, message=""):
+    def _log(self, outcome, *, bytes_received=0, message="", failed=None):
         """Record the fetch; the log must never break or hold up the answer."""
+        if failed or (failed is None and outcome in self.FAILED_OUTCOMES):
+            # One line an operator can grep; the client got the same reason.
+            logger.warning(
+                "mirror failed bucket=%s key=%s url=%s reason=%s",
+                self.bucket.name,
+                self.key,
+                self.origin_url,
+                message,
+            )
         try:
             OriginFetch.objects.create(
                 bucket=self.bucket,
@@ -245,7 +301,7 @@ class MirrorTransfer:
         self.origin = origin
         self.writer = ObjectWriter()
         self.finished = False
-        self.failure_message = ""
+        self.failure = None  # the OssError for a client still waiting for an answer
         self._iterator = self._stream_to_client()
 
     def __iter__(self):
@@ -269,13 +325,9 @@ class MirrorTransfer:
                     # The client went away: finish the fetch anyway so the next request is a hit.
                     self.run_to_end()
                     raise
-        except fetch.OriginError as error:
-            self._abandon(error.message)
-            raise MirrorInterrupted(error.message) from error
-        except Exception as error:
-            # Our side failed (disk full...): still free the key and the temp file.
-            self._abandon(f"The mirror stopped: {type(error).__name__}.")
-            raise MirrorInterrupted(str(error)) from error
+        except Exception as error:  # noqa: BLE001 - the client connection is cut either way
+            self._abandon_after(error)
+            raise MirrorInterrupted(self.failure.message) from error
         self._complete()
 
     def run_to_end(self):
@@ -283,8 +335,8 @@ class MirrorTransfer:
         try:
             for _chunk in self._read():
                 pass
-        except fetch.OriginError as error:
-            self._abandon(error.message)
+        except Exception as error:  # noqa: BLE001 - see _abandon_after
+            self._abandon_after(error)
             return None
         return self._complete()
 
@@ -295,19 +347,33 @@ class MirrorTransfer:
         if not self.finished:
             self.run_to_end()
 
+    def _abandon_after(self, error):
+        """The origin failed (424), or our side did (a full disk: 507, else 500)."""
+        if isinstance(error, fetch.OriginError):
+            self._abandon(mirror_failed(error.message))
+        else:
+            failure = errors.from_exception(error)
+            self._abandon(
+                failure, message=f"The object could not be stored: {failure.message}"
+            )
+
     def _complete(self):
         mirror, origin = self.mirror, self.origin
         expected = origin.content_length
         if expected is not None and self.writer.size != expected:
             return self._abandon(
-                f"Bytes read is not equal to expected: {self.writer.size} of {expected}."
+                mirror_failed(
+                    f"Bytes read is not equal to expected: {self.writer.size} of {expected}."
+                )
             )
         sent_md5 = origin.headers.get("Content-MD5", "")
         if mirror.rule.check_md5 and sent_md5:
             ours = base64.b64encode(bytes.fromhex(self.writer.md5_hex)).decode()
             if ours != sent_md5.strip():
                 return self._abandon(
-                    f"MD5 in header({sent_md5}) is not equal to MD5 calculated({ours}).",
+                    mirror_failed(
+                        f"MD5 in header({sent_md5}) is not equal to MD5 calculated({ours})."
+                    ),
                     outcome=OriginFetch.Outcome.NOT_SAVED,
                 )
         try:
@@ -318,12 +384,18 @@ class MirrorTransfer:
                 _saved_metadata(origin.headers),
                 mirrored=True,
                 replace=False,
+                unless_deleted_since=mirror.missing_since,
             )
-        except Exception as error:
-            logger.exception("could not save mirrored object %s", mirror.key)
-            return self._abandon(
-                f"The fetched object could not be saved: {type(error).__name__}."
+        except ObjectChanged:
+            self.writer.discard()
+            self._finish(
+                OriginFetch.Outcome.NOT_SAVED,
+                "The object was deleted while it was being fetched; the delete was kept.",
             )
+            return None
+        except Exception as error:  # noqa: BLE001 - see _abandon_after
+            self._abandon_after(error)
+            return None
         mirror.flight.clear_outcome()  # waiters will find the object
         if saved.mirrored:
             self._finish(OriginFetch.Outcome.SAVED, "")
@@ -334,19 +406,21 @@ class MirrorTransfer:
             )
         return saved
 
-    def _abandon(self, message, outcome=OriginFetch.Outcome.FAILED):
-        self.failure_message = message
+    def _abandon(self, failure, outcome=OriginFetch.Outcome.FAILED, message=None):
+        self.failure = failure
         self.writer.discard()
         self.mirror.flight.record_outcome(
-            {"status": 424, "code": "MirrorFailed", "message": message}
+            {"status": failure.status, "code": failure.code, "message": failure.message}
         )
-        self._finish(outcome, message)
+        self._finish(outcome, message or failure.message, failed=True)
         return None
 
-    def _finish(self, outcome, message):
+    def _finish(self, outcome, message, failed=False):
         if self.finished:
             return
         self.finished = True
         self.origin.close()
-        self.mirror._log(outcome, bytes_received=self.writer.size, message=message)
-        self.mirror.flight.release()
+        self.mirror._log(
+            outcome, bytes_received=self.writer.size, message=message, failed=failed
+        )
+        self.mirror.release()

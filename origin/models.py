@@ -4,14 +4,17 @@ Fields map one-to-one onto OSS RoutingRule XML (reference §2.2), noted per fiel
 All validation lives in `clean()`, shared by the console form, the API and the XML parser.
 """
 
+import functools
 import ipaddress
 import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.utils.text import capfirst
 
 from buckets.models import Bucket
+from buckets.numbers import parse_decimal
 from origin import engine
 from origin.addresses import internal_host_reason, ip_literal
 
@@ -23,6 +26,17 @@ _BAD_PATH_CHARS_RE = re.compile(r"[\s?#\\\x00-\x1f\x7f]")
 _URL_RE = re.compile(
     r"^(?P<protocol>https?)://(?P<host>[^/?#]*)(?P<path>/[^?#]*)?(?P<query>\?[^#]*)?$"
 )
+# No rule value needs a control character, and XML 1.0 cannot carry U+FFFE, U+FFFF or a
+# lone surrogate: refusing them keeps GET ?website well-formed (SPEC §9).
+_UNSTORABLE_CHARS_RE = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f]")
+# Labels of the header lists, as the console shows them.
+HEADER_LIST_LABELS = {
+    "include_headers": "Header condition",
+    "pass_headers": "Transmit these headers",
+    "remove_headers": "Do not transmit these headers",
+    "set_headers": "Set these headers",
+}
 
 
 def _list_field():
@@ -243,10 +257,11 @@ class BackToOriginRule(models.Model):
         check(
             "key_suffix", lambda: _check_key_part(self.key_suffix, "File Name Suffix")
         )
+        labels = HEADER_LIST_LABELS
         check(
             "include_headers",
             lambda: _check_header_pairs(
-                self.include_headers, "Header condition", condition=True
+                self.include_headers, labels["include_headers"], condition=True
             ),
         )
         if self.is_mirror:
@@ -254,28 +269,41 @@ class BackToOriginRule(models.Model):
             check("probe_url", self._clean_probe)
             check(
                 "pass_headers",
-                lambda: _check_header_names(
-                    self.pass_headers, "Transmit these headers"
-                ),
+                lambda: _check_header_names(self.pass_headers, labels["pass_headers"]),
             )
             check(
                 "remove_headers",
                 lambda: _check_header_names(
-                    self.remove_headers, "Do not transmit these headers"
+                    self.remove_headers, labels["remove_headers"]
                 ),
             )
             check(
                 "set_headers",
-                lambda: _check_header_pairs(self.set_headers, "Set these headers"),
+                lambda: _check_header_pairs(self.set_headers, labels["set_headers"]),
             )
             check("replace_prefix_with", self._clean_replace_prefix)
         else:
             check("redirect_code", self._clean_redirect_code)
             check("redirect_target", self._clean_redirect_target)
-        check("key_prefix", self._clean_unique_condition)
+        # On the values that would be stored; a field refused above keeps its one message.
+        for name, label, strings in self._stored_strings():
+            if name not in errors:
+                check(name, functools.partial(_check_storable, strings, label))
+        # Only a valid prefix and suffix are compared with the stored rules.
+        if not {"key_prefix", "key_suffix"} & errors.keys():
+            check("key_prefix", self._clean_unique_condition)
         check("__all__", self._clean_rule_count)
         if errors:
             raise ValidationError(errors)
+
+    def _stored_strings(self):
+        """(field name, label, its strings) for every text the rule stores."""
+        for field in self._meta.concrete_fields:
+            if isinstance(field, models.CharField):
+                value = getattr(self, field.attname)
+                yield field.name, capfirst(field.verbose_name), [str(value or "")]
+        for name, label in HEADER_LIST_LABELS.items():
+            yield name, label, list(_strings_in(getattr(self, name)))
 
     def _drop_other_mode_options(self):
         """Keep only the options of the chosen mode, so a stored row maps onto one RoutingRule."""
@@ -525,7 +553,7 @@ def _check_host_port(value, label):
             port = rest[1:]
     elif value.count(":") == 1:
         host, port = value.split(":")
-    if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
+    if port is not None and not 1 <= _port_number(port) <= 65535:
         raise ValidationError(f"The port in {label} must be a number from 1 to 65535.")
     # The bracket pattern alone would let "[1:2:3]" through: it must parse as IPv6 too.
     is_ipv6 = bool(_IPV6_RE.match(host)) and isinstance(
@@ -541,7 +569,17 @@ def _check_host_port(value, label):
     return host, port
 
 
+def _port_number(text):
+    """The port's value, 0 for anything that is not a port (even 5,000 digits)."""
+    try:
+        return parse_decimal(text, max_value=65535)
+    except ValueError:
+        return 0
+
+
 def _check_url(url, label):
+    if _CONTROL_CHARS_RE.search((url or "").strip()):
+        raise ValidationError(f"{label} must not contain control characters or tabs.")
     match = _URL_RE.match((url or "").strip())
     if not match:
         raise ValidationError(f"{label} must be a full http:// or https:// URL.")
@@ -566,18 +604,23 @@ def _is_latin1(value):
     return True
 
 
+def _utf8_length(value):
+    # surrogatepass: a lone surrogate is refused later with a clear message, not a crash here.
+    return len(value.encode("utf-8", "surrogatepass"))
+
+
 def _check_key_part(value, label):
     """Prefixes and suffixes are parts of object keys: the same characters are allowed."""
-    if len(value.encode("utf-8")) > 1023:
+    if _utf8_length(value) > 1023:
         raise ValidationError(f"{label} is longer than 1023 bytes.")
-    if re.search(r"[\x00-\x1f\x7f]", value):
+    if _CONTROL_CHARS_RE.search(value):
         raise ValidationError(f"{label} must not contain control characters.")
 
 
 def _check_header_name(name, label, condition=False):
     if not name:
         raise ValidationError(f"{label}: a header name is empty.")
-    if len(name.encode("utf-8")) > engine.MAX_HEADER_BYTES:
+    if _utf8_length(name) > engine.MAX_HEADER_BYTES:
         raise ValidationError(
             f"{label}: header name {name[:40]!r}… is longer than {engine.MAX_HEADER_BYTES} bytes."
         )
@@ -646,7 +689,16 @@ def _check_header_pairs(pairs, label, condition=False):
             raise ValidationError(
                 f"{label}: the value of {name} must not contain line breaks (CR/LF)."
             )
-        if len(value.encode("utf-8")) > engine.MAX_HEADER_BYTES:
+        if value != value.strip(" \t"):
+            raise ValidationError(
+                f"{label}: the value of {name} must not start or end with a space or tab "
+                "(HTTP drops them, so the rule could never work as typed)."
+            )
+        if _CONTROL_CHARS_RE.search(value):
+            raise ValidationError(
+                f"{label}: the value of {name} must not contain control characters (tabs included)."
+            )
+        if _utf8_length(value) > engine.MAX_HEADER_BYTES:
             raise ValidationError(
                 f"{label}: the value of {name} is longer than {engine.MAX_HEADER_BYTES} bytes."
             )
@@ -654,6 +706,25 @@ def _check_header_pairs(pairs, label, condition=False):
             raise ValidationError(f"{label}: {name} needs a value.")
 
     _each_error(pairs, check_pair)
+
+
+def _strings_in(value):
+    """Every string inside a JSON value (the header lists hold lists of strings)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings_in(item)
+
+
+def _check_storable(strings, label):
+    for value in strings:
+        found = _UNSTORABLE_CHARS_RE.search(value)
+        if found:
+            raise ValidationError(
+                f"{label} must not contain control characters, U+FFFE, U+FFFF or "
+                f"unpaired surrogates (found U+{ord(found.group()):04X})."
+            )
 
 
 class OriginFetchQuerySet(models.QuerySet):

@@ -7,7 +7,7 @@ namespace, every Condition with KeyPrefixEquals and HttpErrorCodeReturnedEquals.
 
 import re
 import xml.etree.ElementTree as ET
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -15,12 +15,16 @@ from django.db import transaction
 from django.http import HttpResponse
 
 from buckets import errors
+from buckets.numbers import parse_decimal
 from buckets.serving import serve_object
 from origin.models import BackToOriginRule, WebsiteDocuments
 
 KEY_PLACEHOLDER = "${key}"
 MAX_RULE_NUMBER = 1_000_000
+MAX_CODE = 999  # status and redirect codes have three digits; Type is 0, 1 or 2
 MAX_EXTRAS_BYTES = 16 * 1024
+# What XML 1.0 cannot carry, even escaped; lone surrogates cannot even be encoded.
+_NOT_XML_CHARS_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _MIRROR_URL_RE = re.compile(
     r"^(?P<protocol>https?)://(?P<host>[^/?#]+)/(?P<path>[^?#]*)$"
 )
@@ -98,13 +102,16 @@ def _bool(node, path, default=False):
     return lowered == "true"
 
 
-def _int(node, path, default=None):
+def _int(node, path, default=None, max_value=MAX_CODE):
     value = _text(node, path)
     if value is None or value.strip() == "":
         return default
-    if not value.strip().isdigit():
-        raise _invalid(f"{path} must be a positive integer.", path, value)
-    return int(value.strip())
+    try:
+        return parse_decimal(value.strip(), max_value=max_value)
+    except ValueError:
+        raise _invalid(
+            f"{path} must be a whole number from 0 to {max_value}.", path, value
+        ) from None
 
 
 def _required(node, path):
@@ -185,14 +192,27 @@ def parse_website(body):
     return sorted(rules, key=lambda rule: rule["position"]), documents
 
 
-def _parse_rule(node):
+def _rule_number(node):
     number = _required(node, "RuleNumber").strip()
-    if not number.isdigit() or not 1 <= int(number) <= MAX_RULE_NUMBER:
-        raise _invalid("RuleNumber must be a positive integer.", "RuleNumber", number)
+    try:
+        position = parse_decimal(number, max_value=MAX_RULE_NUMBER)
+    except ValueError:
+        position = 0
+    if position < 1:
+        raise _invalid(
+            f"RuleNumber must be a whole number from 1 to {MAX_RULE_NUMBER}.",
+            "RuleNumber",
+            number,
+        )
+    return position
+
+
+def _parse_rule(node):
+    position = _rule_number(node)
     condition, redirect = node.find("Condition"), node.find("Redirect")
     if condition is None or redirect is None:
         raise _malformed("Every RoutingRule needs a Condition and a Redirect.")
-    rule = {"position": int(number), **_parse_condition(condition)}
+    rule = {"position": position, **_parse_condition(condition)}
     redirect_type = _required(redirect, "RedirectType").strip()
     if redirect_type == "Mirror":
         rule.update(_parse_mirror(redirect))
@@ -210,7 +230,7 @@ def _parse_rule(node):
     }
     if len(str(extras).encode()) > MAX_EXTRAS_BYTES:
         raise _invalid(
-            "The rule carries too many unrecognised elements.", "RoutingRule", number
+            "The rule carries too many unrecognised elements.", "RoutingRule", position
         )
     rule["api_extras"] = {name: kept for name, kept in extras.items() if kept}
     return rule
@@ -255,7 +275,9 @@ def _parse_mirror(redirect):
         "mode": BackToOriginRule.Mode.MIRROR,
         "protocol": match["protocol"],
         "host": match["host"],
-        "path": match["path"].strip("/"),
+        # GET writes the path percent-encoded (engine.origin_base_url): decode it, or
+        # every GET-then-PUT would encode it once more.
+        "path": unquote(match["path"]).strip("/"),
         "pass_query_string": pass_query,
         "follow_redirects": _bool(redirect, "MirrorFollowRedirect", default=True),
         "check_md5": _bool(redirect, "MirrorCheckMd5"),
@@ -373,7 +395,8 @@ def replace_configuration(bucket, body):
                     "HttpErrorCodeReturnedEquals",
                     fields["http_status"],
                 )
-            rule = BackToOriginRule(bucket=bucket, **fields)
+            # The position is set before validation, so errors name the RuleNumber sent.
+            rule = BackToOriginRule(bucket=bucket, position=position, **fields)
             try:
                 rule.save_in_order(position=position)
             except ValidationError as error:
@@ -403,7 +426,9 @@ def _bool_text(value):
 
 def _add(parent, tag, text):
     child = ET.SubElement(parent, tag)
-    child.text = str(text)
+    # Rules are validated so this changes nothing; it keeps rows saved before the
+    # validation existed from making the whole document unreadable.
+    child.text = _NOT_XML_CHARS_RE.sub("\ufffd", str(text))
     return child
 
 

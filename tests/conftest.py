@@ -157,3 +157,81 @@ def mirror_rule(bucket, origin_server, allow_private_origins):
         return rule
 
     return make
+
+
+@pytest.fixture
+def alice_access_key(alice):
+    from buckets.models import AccessKey
+
+    key, secret = AccessKey.create_for(alice)
+    return key.key_id, secret
+
+
+@pytest.fixture
+def alice_signed_client(alice_access_key):
+    """send(method, bucket, key="", params=, headers=, body=): a request signed by
+    oss2's own V1 signer as alice, sent through Django's test client (which adds
+    no Content-Type of its own when the headers carry one)."""
+    from urllib.parse import quote, urlencode
+
+    import oss2
+
+    auth = oss2.Auth(*alice_access_key)
+    client = Client()
+
+    def send(method, bucket_name, key="", *, params=None, headers=None, body=b""):
+        path = f"/{bucket_name}/{quote(key, safe='')}"
+        headers = {"Content-Type": "application/xml", **(headers or {})}
+        request = oss2.http.Request(
+            method,
+            "http://127.0.0.1" + path,
+            data=body,
+            params=params or {},
+            headers=headers,
+        )
+        auth._sign_request(request, bucket_name, key)
+        query = urlencode(request.params)
+        return client.generic(
+            method,
+            f"{path}?{query}" if query else path,
+            data=body,
+            headers={name: value for name, value in request.headers.items() if value},
+        )
+
+    return send
+
+
+@pytest.fixture(scope="module")
+def oss2_bucket_factory(tmp_path_factory):
+    """The real gunicorn on its own DATA_DIR with user alice; returns
+    make(name) -> alice's oss2.Bucket of that name on it (V1 signatures)."""
+    import oss2
+
+    from tests.server_process import GunicornServer
+
+    gunicorn = GunicornServer(tmp_path_factory.mktemp("oss2-server"))
+    gunicorn.manage("migrate", "--noinput")
+    gunicorn.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model\n"
+        f"get_user_model().objects.create_user('alice', password={PASSWORD!r})",
+    )
+    output = gunicorn.manage("create_access_key", "alice")
+    key = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+    auth = oss2.Auth(key["AccessKeyId"], key["AccessKeySecret"])
+    gunicorn.start()
+    try:
+        yield lambda name: oss2.Bucket(auth, gunicorn.url, name)
+    finally:
+        gunicorn.stop()
+
+
+@pytest.fixture
+def oss2_bucket(oss2_bucket_factory):
+    """A new empty bucket of alice's on the live server, as an oss2.Bucket."""
+    import uuid
+
+    bucket = oss2_bucket_factory(f"sdk-{uuid.uuid4().hex[:12]}")
+    bucket.create_bucket()
+    return bucket

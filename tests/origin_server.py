@@ -2,6 +2,8 @@
 
 import base64
 import hashlib
+import select
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,6 +17,9 @@ class Received:
     path: str
     query: str
     headers: dict  # lower-case name -> value
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None  # when the answer was done (sent whole or given up)
+    cut_by_client: bool = False  # the requester closed the connection mid-body
 
 
 @dataclass
@@ -28,6 +33,7 @@ class Route:
     content_md5: str | None = None  # "auto" for the body's real MD5
     pause_after: int | None = None  # bytes sent before waiting on `gate`
     gate: threading.Event | None = None
+    drip_seconds: float | None = None  # send the body one byte per this many seconds
 
 
 class OriginServer:
@@ -35,6 +41,7 @@ class OriginServer:
         self.routes = {}
         self.received = []
         self._lock = threading.Lock()
+        self._closing = threading.Event()  # ends dripping answers when the test is done
         origin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -72,15 +79,20 @@ class OriginServer:
 
     def _handle(self, handler):
         parts = urlsplit(handler.path)
+        received = Received(
+            handler.command,
+            parts.path,
+            parts.query,
+            {k.lower(): v for k, v in handler.headers.items()},
+        )
         with self._lock:
-            self.received.append(
-                Received(
-                    handler.command,
-                    parts.path,
-                    parts.query,
-                    {k.lower(): v for k, v in handler.headers.items()},
-                )
-            )
+            self.received.append(received)
+        try:
+            self._answer(handler, parts, received)
+        finally:
+            received.ended = time.monotonic()
+
+    def _answer(self, handler, parts, received):
         route = self.routes.get(parts.path) or Route(status=404, body=b"not here")
         if route.delay:
             time.sleep(route.delay)
@@ -107,8 +119,13 @@ class OriginServer:
             else route.body[: route.truncate_after]
         )
         try:
-            self._send_body(handler, route, body)
+            if route.drip_seconds is not None:
+                self._drip_body(handler, route, body, received)
+            else:
+                self._send_body(handler, route, body)
         except (BrokenPipeError, ConnectionResetError):
+            received.cut_by_client = True
+            handler.close_connection = True
             return
         if route.truncate_after is not None:
             handler.close_connection = True
@@ -132,6 +149,36 @@ class OriginServer:
         if route.chunked and route.truncate_after is None:
             handler.wfile.write(b"0\r\n\r\n")
 
+    def _drip_body(self, handler, route, body, received):
+        """One byte per `drip_seconds`, watching for the requester hanging up meanwhile."""
+        handler.wfile.flush()
+        for offset in range(len(body)):
+            if self._wait_unless_closed(handler.connection, route.drip_seconds):
+                received.cut_by_client = not self._closing.is_set()
+                handler.close_connection = True
+                return
+            handler.wfile.write(body[offset : offset + 1])
+            handler.wfile.flush()
+
+    def _wait_unless_closed(self, connection, seconds):
+        """Sleep `seconds`; True as soon as the peer closed the connection (or the test ended)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self._closing.is_set():
+                return True
+            readable, _, _ = select.select([connection], [], [], min(left, 0.05))
+            if readable:
+                try:
+                    if connection.recv(1, socket.MSG_PEEK) == b"":
+                        return True
+                except OSError:
+                    return True
+                time.sleep(
+                    min(left, 0.05)
+                )  # bytes to read, not a hang-up: keep waiting
+        return False
+
     def close(self):
+        self._closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()

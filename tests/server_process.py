@@ -35,7 +35,7 @@ class GunicornServer:
     """A gunicorn master and its workers in their own process group, so a test can
     stop them politely or kill them all at once the way a crash would."""
 
-    def __init__(self, data_dir, **environment):
+    def __init__(self, data_dir, log=None, **environment):
         self.data_dir = Path(data_dir)
         self.env = {
             **os.environ,
@@ -46,7 +46,8 @@ class GunicornServer:
         }
         # The server keeps its database in its own DATA_DIR, whatever the suite runs on.
         self.env.pop("DATABASE_URL", None)
-        self.log = self.data_dir / "gunicorn.log"
+        # A test that fills DATA_DIR's disk keeps the log elsewhere.
+        self.log = Path(log) if log else self.data_dir / "gunicorn.log"
         self.process = None
 
     @property
@@ -102,6 +103,21 @@ class GunicornServer:
                 pass
             time.sleep(0.1)
         pytest.fail(f"gunicorn did not become healthy:\n{self.log.read_text()}")
+
+    def worker_pids(self):
+        """The pids of the master's children (its workers), read from /proc."""
+        if self.process is None or self.process.poll() is not None:
+            return []
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # The command may hold spaces and parentheses: fields follow the last ")".
+                fields = stat.read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # the process ended while we looked
+            if int(fields[1]) == self.process.pid:
+                pids.append(int(stat.parent.name))
+        return sorted(pids)
 
     def restart(self):
         """Start again on the same DATA_DIR (on a fresh port: the old one may linger)."""

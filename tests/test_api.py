@@ -661,6 +661,62 @@ REFUSED = [
         ["Replacing the file prefix needs a File Name Prefix."],
         id="replace-prefix-without-prefix",
     ),
+    # Everything saved can be read back (SPEC §9): one clean(), so the same words.
+    pytest.param(
+        None,
+        {"host": "www.example.com", "set_headers": [["X-Set", " lead"]]},
+        "set_headers",
+        [
+            "Set these headers: the value of X-Set must not start or end with a space "
+            "or tab (HTTP drops them, so the rule could never work as typed)."
+        ],
+        id="set-header-leading-space",
+    ),
+    pytest.param(
+        None,
+        {"host": "www.example.com", "set_headers": [["X-Set", "a\x1fb"]]},
+        "set_headers",
+        [
+            "Set these headers: the value of X-Set must not contain control characters (tabs included)."
+        ],
+        id="set-header-control-character",
+    ),
+    pytest.param(
+        None,
+        {"host": "www.example.com", "include_headers": [["X-Tenant", "a\x01"]]},
+        "include_headers",
+        [
+            "Header condition: the value of X-Tenant must not contain control characters (tabs included)."
+        ],
+        id="header-condition-control-character",
+    ),
+    pytest.param(
+        None,
+        {"host": "www.example.com", "key_prefix": "a\uffff"},
+        "key_prefix",
+        [
+            "File Name Prefix must not contain control characters, U+FFFE, U+FFFF or "
+            "unpaired surrogates (found U+FFFF)."
+        ],
+        id="prefix-uffff",
+    ),
+    pytest.param(
+        None,
+        {"host": "www.example.com", "key_suffix": "\ufffe"},
+        "key_suffix",
+        [
+            "File Name Suffix must not contain control characters, U+FFFE, U+FFFF or "
+            "unpaired surrogates (found U+FFFE)."
+        ],
+        id="suffix-ufffe",
+    ),
+    pytest.param(
+        None,
+        {"host": "www.example.com:" + "9" * 200},
+        "host",
+        ["The port in Domain or IP must be a number from 1 to 65535."],
+        id="port-of-200-digits",
+    ),
 ]
 
 
@@ -695,6 +751,31 @@ def test_a_redirection_code_other_than_301_302_307_is_refused_by_both(api, bucke
             "Select a valid choice. 308 is not one of the available choices."
         ]
     }
+    assert not bucket.origin_rules.exists()
+
+
+@pytest.mark.parametrize("field", ["http_status", "redirect_code"])
+def test_a_5000_digit_number_is_refused_by_both(api, bucket, field):
+    payload = {"mode": "redirect", "host": "www.example.com", field: "9" * 5000}
+
+    response = api.post(rules_url("alice-bucket"), payload, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()
+    assert field in console_form(bucket, payload).errors
+    assert not bucket.origin_rules.exists()
+
+
+def test_a_5000_digit_json_number_is_a_parse_error(api, bucket):
+    body = '{"mode": "redirect", "host": "www.example.com", "http_status": %s}' % (
+        "9" * 5000
+    )
+
+    response = api.post(
+        rules_url("alice-bucket"), body, content_type="application/json"
+    )
+
+    assert response.status_code == 400
     assert not bucket.origin_rules.exists()
 
 
@@ -1103,6 +1184,29 @@ def test_fetch_log_filters_by_rule_outcome_and_key_prefix(api, bucket):
     assert keys(f"rule={docs.pk}&outcome=saved") == ["docs/old/b.pdf"]
     assert keys("outcome=refused") == []
     assert keys("rule=not-a-number") == keys("")
+
+
+@pytest.mark.parametrize(
+    "rule_id",
+    [
+        pytest.param("9" * 5000, id="5000-nines"),
+        pytest.param("99999999999999999999", id="beyond-64-bits"),
+        "\u00b2",
+        "\u0661",
+    ],
+)
+def test_a_hostile_rule_filter_of_the_fetch_log_is_not_a_server_error(
+    api, bucket, rule_id
+):
+    rule = make_rule(bucket, key_prefix="a/")
+    log_fetch(bucket, rule, "a/1.txt")
+
+    response = api.get("/api/v1/buckets/alice-bucket/fetches", {"rule": rule_id})
+
+    assert response.status_code == 200
+    # A number no rule id can be matches nothing; anything else is no filter, as before.
+    expected = [] if rule_id.isascii() else ["a/1.txt"]
+    assert [row["key"] for row in response.json()["results"]] == expected
 
 
 def test_fetches_of_a_cleared_rule_stay_in_the_log(api, bucket):

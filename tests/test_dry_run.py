@@ -524,7 +524,7 @@ MIRRORING_CASES = [
             [{"pass_query_string": True}],
             "q.txt",
             "/q.txt?v=2&empty=&v=3",
-            query="v=2&x-oss-process=image%2Fresize%2Cw_100&empty=&v=3",
+            query="v=2&x-oss-traffic-limit=819200&empty=&v=3",
         ),
         id="query-on-x-oss-stripped",
     ),

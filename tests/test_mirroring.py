@@ -517,7 +517,7 @@ def test_wrong_content_md5_is_saved_when_verification_is_off(
 # Parameters the origin may see; oss2 adds OSSAccessKeyId, Expires and Signature.
 QUERY_PARAMS = {
     "size": "large",
-    "x-oss-process": "image/resize",
+    "x-oss-traffic-limit": "819200",
     "security-token": "tok",
     "lang": "en GB",
 }

@@ -1,13 +1,14 @@
 import base64
 import re
 from datetime import UTC, datetime
+from urllib.parse import quote
 from xml.etree import ElementTree
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
-from buckets.models import StoredObject
+from buckets.models import Bucket, StoredObject
 from buckets.operations import request_user
 
 pytestmark = pytest.mark.usefixtures("fast_password_hashing")
@@ -548,7 +549,7 @@ def test_an_unencoded_question_mark_starts_the_query_string(
 
 
 def test_a_query_string_does_not_change_the_key(client, hello):
-    response = client.get("/alice-public/hello.txt?versionId=1&x=2")
+    response = client.get("/alice-public/hello.txt?versionId=null&x=2")
 
     assert body(response) == HELLO
 
@@ -913,3 +914,105 @@ def test_anonymous_writes_to_a_public_read_bucket_are_denied(method, client, hel
     assert response.status_code == 403
     assert error_of(response)["Code"] == "AccessDenied"
     assert body(client.get("/alice-public/hello.txt")) == b"hello world"
+
+
+# --- Hostile numbers: absurdly long or non-ASCII digits get a 4xx, never a 500 ----------
+
+NINES = "9" * 4301  # Python refuses int() of more than 4300 digits
+
+
+@pytest.mark.parametrize(
+    ("range_header", "content_range", "content"),
+    [
+        (f"bytes=0-{NINES}", "bytes 0-10/11", b"hello world"),  # the end clamps
+        (f"bytes=6-{NINES}", "bytes 6-10/11", b"world"),
+        (f"bytes=-{NINES}", "bytes 0-10/11", b"hello world"),  # the whole object
+        (f"bytes={'0' * 5000}6-", "bytes 6-10/11", b"world"),  # leading zeros
+    ],
+)
+def test_a_range_with_a_huge_end_or_suffix_is_clamped_to_the_object(
+    range_header, content_range, content, client, hello
+):
+    response = client.get("/alice-public/hello.txt", HTTP_RANGE=range_header)
+
+    assert response.status_code == 206
+    assert response["Content-Range"] == content_range
+    assert body(response) == content
+
+
+@pytest.mark.parametrize(
+    "range_header",
+    [f"bytes={NINES}-", f"bytes={NINES}-{NINES}", "bytes=1000000000000000000000-"],
+)
+def test_a_range_with_a_huge_start_is_invalid_range(range_header, client, hello):
+    response = client.get("/alice-public/hello.txt", HTTP_RANGE=range_header)
+
+    assert response.status_code == 416
+    assert error_of(response)["Code"] == "InvalidRange"
+    assert response["Content-Range"] == "bytes */11"
+
+
+@pytest.mark.parametrize(
+    "range_header",
+    ["bytes=\u0663-\u0665", "bytes=\u00b2-", "bytes=-\u00b2", "bytes=\uff11-"],
+    ids=["arabic-indic", "superscript", "superscript-suffix", "fullwidth"],
+)
+def test_a_range_with_non_ascii_digits_is_ignored(range_header, client, hello):
+    response = client.get("/alice-public/hello.txt", HTTP_RANGE=range_header)
+
+    assert response.status_code == 200
+    assert body(response) == HELLO
+
+
+@pytest.mark.parametrize(
+    "max_keys", [NINES, "1001", "\u00b2", "\u0661", "-1", "1e3", " 5", "x"]
+)
+def test_max_keys_outside_0_to_1000_is_invalid_argument(max_keys, client, hello):
+    response = client.get("/alice-public", {"max-keys": max_keys})
+
+    assert response.status_code == 400
+    assert error_of(response)["Code"] == "InvalidArgument"
+    assert error_of(response)["ArgumentName"] == "max-keys"
+
+
+def test_max_keys_with_leading_zeros_is_read_as_decimal(client, hello):
+    response = client.get("/alice-public", {"max-keys": "0" * 5000 + "1"})
+
+    assert response.status_code == 200
+    assert b"<MaxKeys>1</MaxKeys>" in response.content
+
+
+@pytest.fixture
+def open_bucket(alice):
+    return Bucket.objects.create(
+        owner=alice, name="open-bucket", acl=Bucket.Acl.PUBLIC_READ_WRITE
+    )
+
+
+@pytest.mark.parametrize(
+    "position", [NINES, "\u00b2", "\u0661", "-1", "+1", "1.0", "", "0x0"]
+)
+def test_an_append_position_that_is_not_a_small_decimal_is_invalid_argument(
+    position, client, open_bucket
+):
+    response = client.post(
+        f"/open-bucket/log.txt?append&position={quote(position)}",
+        data=b"abc",
+        content_type="text/plain",
+    )
+
+    assert response.status_code == 400
+    assert error_of(response)["Code"] == "InvalidArgument"
+    assert error_of(response)["ArgumentName"] == "position"
+    assert not StoredObject.objects.filter(key="log.txt").exists()
+
+
+def test_an_append_position_with_leading_zeros_is_read_as_decimal(client, open_bucket):
+    response = client.post(
+        f"/open-bucket/log.txt?append&position={'0' * 5000}",
+        data=b"abc",
+        content_type="text/plain",
+    )
+
+    assert response.status_code == 200
+    assert response["x-oss-next-append-position"] == "3"

@@ -417,6 +417,32 @@ def test_copy_object_across_buckets_with_metadata_directive_replace(bucket, new_
     assert bucket.object_exists("dir/src.txt")
 
 
+def test_batch_delete_with_an_empty_key_is_refused_and_deletes_nothing(server, bucket):
+    bucket.put_object("a", b"x")
+    body = (
+        b"<Delete><Quiet>false</Quiet><Object><Key></Key></Object>"
+        b"<Object><Key>a</Key></Object></Delete>"
+    )
+
+    response = signed_request(
+        server,
+        server.alice,
+        "POST",
+        bucket.bucket_name,
+        params={"delete": ""},
+        headers={"Content-MD5": b64md5(body)},
+        data=body,
+    )
+
+    assert response.status_code == 400
+    assert error_code(response) == "MalformedXML"
+    assert bucket.object_exists("a")
+    with pytest.raises(oss2.exceptions.OssError) as raised:
+        bucket.batch_delete_objects(["", "a"])
+    assert raised.value.status == 400
+    assert bucket.object_exists("a")
+
+
 def test_batch_delete_objects(bucket):
     keys = ["one.txt", "two/三.txt", "three four.txt"]
     for key in keys:
@@ -1100,6 +1126,49 @@ def get_raw_website(server, bucket_name):
             None,
             id="wrong-content-md5",
         ),
+        pytest.param(
+            raw_website(raw_mirror_rule("9" * 4400, "n/")),
+            None,
+            "InvalidArgument",
+            "RuleNumber",
+            id="4400-digit-rule-number",
+        ),
+        pytest.param(
+            raw_website(raw_mirror_rule(1, "n/")).replace(
+                b">404<", b">" + b"9" * 4400 + b"<"
+            ),
+            None,
+            "InvalidArgument",
+            "HttpErrorCodeReturnedEquals",
+            id="4400-digit-status",
+        ),
+        pytest.param(
+            raw_website(
+                raw_mirror_rule(
+                    1,
+                    "s/",
+                    headers="<MirrorHeaders><Set><Key>X-A</Key><Value> lead</Value></Set></MirrorHeaders>",
+                )
+            ),
+            None,
+            "InvalidArgument",
+            "Set",
+            id="set-header-leading-space",
+        ),
+        pytest.param(
+            raw_website(raw_mirror_rule(1, "del\x7f/")).replace(b"\x7f", b"&#127;"),
+            None,
+            "InvalidArgument",
+            "KeyPrefixEquals",
+            id="prefix-with-a-control-character",
+        ),
+        pytest.param(
+            raw_website(raw_mirror_rule(1, "p&#xFFFF;/")),
+            None,
+            "MalformedXML",
+            None,
+            id="prefix-with-uffff",
+        ),
     ],
 )
 def test_bad_website_input_is_refused_and_the_old_configuration_stays(
@@ -1118,6 +1187,37 @@ def test_bad_website_input_is_refused_and_the_old_configuration_stays(
         assert error.findtext("ArgumentName") == argument
     assert response.headers["x-oss-request-id"] == error.findtext("RequestId")
     assert get_raw_website(server, bucket.bucket_name) == before
+
+
+def test_unusual_values_set_through_oss2_come_back_through_oss2(bucket):
+    prefix = "图片/&<> \"'é"
+    rule = RoutingRule(
+        rule_num=1,
+        condition=Condition(
+            key_prefix_equals=prefix,
+            http_err_code_return_equals=404,
+            include_header_list=[ConditionInlcudeHeader("x-tenant", "a&b<c>\"d'e 图")],
+        ),
+        redirect=Redirect(
+            redirect_type=REDIRECT_TYPE_MIRROR,
+            mirror_url="http://origin.example.com/dir/",
+            mirror_headers=RedirectMirrorHeaders(
+                pass_all=False,
+                set_list=[MirrorHeadersSet("x-set", "v&<>\"'é x")],
+            ),
+        ),
+    )
+    bucket.put_bucket_website(BucketWebsite(None, None, [rule]))
+
+    (got,) = bucket.get_bucket_website().rules
+
+    assert got.condition.key_prefix_equals == prefix
+    assert [(h.key, h.equals) for h in got.condition.include_header_list] == [
+        ("x-tenant", "a&b<c>\"d'e 图")
+    ]
+    assert [
+        (item.key, item.value) for item in got.redirect.mirror_headers.set_list
+    ] == [("x-set", "v&<>\"'é x")]
 
 
 def test_five_rules_are_accepted_through_raw_xml(server, bucket):

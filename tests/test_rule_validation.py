@@ -418,6 +418,8 @@ NO_PATH = "Domain or IP must be a domain name or IP address with an optional por
         ("example.com:abc", PORT),
         ("example.com:", PORT),
         ("[2001:4860:4860::8888]:99999", PORT),
+        ("example.com:\u00b2", PORT),  # isdigit() says yes, int() says no
+        ("example.com:\u0668\u0660", PORT),  # Arabic-Indic 80
         ("[2001:4860:4860::8888]x", "Domain or IP is not a valid address."),
         ("-bad.com", "'-bad.com' is not a valid domain name or IP address."),
         ("bad-.com", "'bad-.com' is not a valid domain name or IP address."),
@@ -440,6 +442,12 @@ NO_PATH = "Domain or IP must be a domain name or IP address with an optional por
 )
 def test_a_malformed_origin_host_is_refused(bucket, host, message):
     assert errors_of(bucket, host=host) == {"host": [message]}
+
+
+def test_a_port_with_more_digits_than_int_reads_is_refused(bucket):
+    errors = errors_of(bucket, host="example.com:" + "9" * 5000)
+
+    assert PORT in errors["host"]
 
 
 def test_an_empty_origin_host_is_refused(bucket):
@@ -1049,3 +1057,111 @@ def test_a_set_header_value_must_be_latin1(bucket):
     assert error.value.message_dict["set_headers"] == [
         "Set these headers: the value of X-Price must use Latin-1 characters only (HTTP header values cannot carry others)."
     ]
+
+
+# -- everything saved can be read back (SPEC §9) -------------------------------------------
+
+UNSTORABLE = (
+    "must not contain control characters, U+FFFE, U+FFFF or unpaired surrogates"
+)
+
+
+@pytest.mark.parametrize(
+    ("fields", "errors"),
+    [
+        (
+            {"key_prefix": "a\uffff"},
+            {"key_prefix": [f"File Name Prefix {UNSTORABLE} (found U+FFFF)."]},
+        ),
+        (
+            {"key_suffix": "\ud800.jpg"},
+            {"key_suffix": [f"File Name Suffix {UNSTORABLE} (found U+D800)."]},
+        ),
+        (
+            {"include_headers": [["X-Tenant", "blue\ufffe"]]},
+            {"include_headers": [f"Header condition {UNSTORABLE} (found U+FFFE)."]},
+        ),
+        (
+            {"include_headers": [["X-Tenant", "\udfff"]]},
+            {"include_headers": [f"Header condition {UNSTORABLE} (found U+DFFF)."]},
+        ),
+        (
+            {"path": "dir\ufffe"},
+            {"path": [f"Path {UNSTORABLE} (found U+FFFE)."]},
+        ),
+        (
+            {
+                "key_prefix": "old/",
+                "replace_prefix": True,
+                "replace_prefix_with": "\uffff",
+            },
+            {
+                "replace_prefix_with": [
+                    f"Replace prefix with {UNSTORABLE} (found U+FFFF)."
+                ]
+            },
+        ),
+        (
+            {
+                "mode": REDIRECT,
+                "redirect_target": TARGET.AFFIX,
+                "target_suffix": "\uffff",
+            },
+            {"target_suffix": [f"Suffix {UNSTORABLE} (found U+FFFF)."]},
+        ),
+    ],
+)
+def test_characters_xml_cannot_carry_are_refused_in_every_text_field(
+    bucket, fields, errors
+):
+    assert errors_of(bucket, **fields) == errors
+
+
+SPACE = "must not start or end with a space or tab (HTTP drops them, so the rule could never work as typed)."
+CONTROL = "must not contain control characters (tabs included)."
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (" lead", SPACE),
+        ("trail ", SPACE),
+        ("\tlead", SPACE),
+        ("trail\t", SPACE),
+        ("in\tside", CONTROL),
+        ("a\x00b", CONTROL),
+        ("a\x0bb", CONTROL),
+        ("a\x1bb", CONTROL),
+        ("a\x1f", CONTROL),
+        ("a\x7fb", CONTROL),
+    ],
+)
+@pytest.mark.parametrize(
+    ("field", "label"),
+    [("set_headers", "Set these headers"), ("include_headers", "Header condition")],
+)
+def test_header_values_http_would_change_are_refused(
+    bucket, field, label, value, message
+):
+    assert errors_of(bucket, **{field: [["X-A", value]]}) == {
+        field: [f"{label}: the value of X-A {message}"]
+    }
+
+
+@pytest.mark.parametrize("value", ["in side", "a&b<c>\"d'e", "é", "v" * 1024])
+def test_header_values_with_inner_spaces_and_markup_characters_are_accepted(
+    bucket, value
+):
+    rule = save_rule(bucket, set_headers=[["X-A", value]])
+    rule.refresh_from_db()
+    assert rule.set_headers == [["X-A", value]]
+
+
+@pytest.mark.parametrize(
+    "probe",
+    ["https://origin.example.com/health?x=\x01", "https://origin.example.com/h?x=a\tb"],
+)
+def test_a_probe_url_with_a_control_character_is_refused(bucket, probe):
+    assert errors_of(
+        bucket, secondary_url="https://backup.example.com/", probe_url=probe
+    ) == {"probe_url": ["Probe URL must not contain control characters or tabs."]}

@@ -878,3 +878,89 @@ def test_another_content_type_than_the_signed_one_is_refused(
 
     assert response.status_code == 403
     assert error_of(response)["Code"] == "SignatureDoesNotMatch"
+
+
+# -- hostile numbers: never a 500 --------------------------------------------------------
+
+NINES = "9" * 4301  # Python refuses int() of more than 4300 digits
+
+
+@pytest.mark.parametrize(
+    "expires",
+    [pytest.param(NINES, id="4301-nines"), "\u00b2", "\u0663", "-1", "1e9", " 1"],
+)
+def test_a_v1_presigned_expires_that_is_not_a_decimal_is_invalid_argument(
+    client, alice_key, stored_object, expires
+):
+    parts = urlsplit(presigned(alice_key, "v1", 60))
+    query = {**dict(parse_qsl(parts.query)), "Expires": expires}
+
+    response = send(client, "GET", parts.path, query=urlencode(query))
+
+    assert_error(response, 400, "InvalidArgument")
+    assert error_of(response)["ArgumentName"] == "Expires"
+
+
+@pytest.mark.parametrize(
+    "expires",
+    [pytest.param(NINES, id="4301-nines"), "\u00b2", "\u0663", "--1", "1e9", "+60"],
+)
+def test_a_v4_presigned_expires_that_is_not_a_decimal_is_invalid_argument(
+    client, alice_key, stored_object, expires
+):
+    path = f"/{BUCKET}/shared/report.txt"
+    query = v4_presigned_query(alice_key, "GET", path, now(), expires)
+
+    response = send(client, "GET", path, query=query)
+
+    assert_error(response, 400, "InvalidArgument")
+    assert error_of(response)["ArgumentName"] == "x-oss-expires"
+
+
+def test_a_v4_presigned_url_with_a_hugely_negative_expires_has_expired(
+    client, alice_key, stored_object
+):
+    path = f"/{BUCKET}/shared/report.txt"
+    query = v4_presigned_query(alice_key, "GET", path, now(), "-" + NINES)
+
+    assert_error(send(client, "GET", path, query=query), 403, "AccessDenied")
+
+
+@pytest.mark.parametrize(
+    "date_value",
+    [
+        f"Mon, 01 Jan {NINES} 00:00:00 GMT",
+        f"Mon, {NINES} Jan 2024 00:00:00 GMT",
+        f"Mon, 01 Jan 2024 {NINES}:00:00 GMT",
+        f"Mon, 01 Jan 2024 00:00:00 +{NINES}",
+        "Mon, 01 Jan 9999 00:00:00 GMT",
+    ],
+    ids=["year", "day", "hour", "zone", "year-9999"],
+)
+def test_a_v1_date_with_hostile_numbers_is_refused_with_a_4xx(
+    client, alice_key, bucket, date_value
+):
+    headers = v1_headers(alice_key, "GET", f"/{BUCKET}/?acl", date_value)
+
+    response = send(client, "GET", f"/{BUCKET}/", headers, query="acl=")
+
+    assert 400 <= response.status_code < 500
+    assert error_of(response)["Code"] in ("AccessDenied", "RequestTimeTooSkewed")
+
+
+@pytest.mark.parametrize(
+    "date_time",
+    [
+        NINES,
+        f"2024{NINES}T000000Z",
+        "\u0662\u0660\u0662\u0664\u0660\u0661\u0660\u0661T000000Z",
+    ],
+    ids=["4301-nines", "long-year", "arabic-indic-date"],
+)
+def test_a_v4_x_oss_date_with_hostile_numbers_is_invalid_argument(
+    client, alice_key, bucket, date_time
+):
+    request = oss2_request(oss2.AuthV4(*alice_key), "GET", BUCKET, params={"acl": ""})
+    request.headers["x-oss-date"] = date_time
+
+    assert_error(send_oss2(client, request), 400, "InvalidArgument")

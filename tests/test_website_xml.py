@@ -665,3 +665,103 @@ def test_oss2_external_rule_builder_output_is_accepted(bucket):
         "index.html",
         "error.html",
     )
+
+
+# -- hostile numbers: a 4xx naming the element, never a 500 -----------------------------
+
+NINES = "9" * 4400  # Python refuses int() of more than 4300 digits
+NUMBERS = [
+    pytest.param(NINES, id="4400-nines"),
+    pytest.param("\u00b2", id="superscript-two"),
+    pytest.param("\u0664\u0660\u0664", id="arabic-indic-404"),
+    pytest.param("-404", id="negative"),
+    pytest.param("4e2", id="exponent"),
+]
+EXTERNAL_RULE = "<RedirectType>External</RedirectType><HostName>example.org</HostName>"
+
+
+def with_number(element, text):
+    """A configuration with `text` as the number in `element`, everything else valid."""
+    if element == "RuleNumber":
+        return config(rule_xml(text))
+    if element == "HttpErrorCodeReturnedEquals":
+        return config(rule_xml(condition=f"<{element}>{text}</{element}>"))
+    if element == "HttpRedirectCode":
+        return config(
+            rule_xml(redirect=EXTERNAL_RULE + f"<{element}>{text}</{element}>")
+        )
+    if element == "HttpStatus":
+        return config(
+            documents=f"<ErrorDocument><Key>e.html</Key><HttpStatus>{text}</HttpStatus></ErrorDocument>"
+        )
+    return config(
+        documents=f"<IndexDocument><Suffix>index.html</Suffix><Type>{text}</Type></IndexDocument>"
+    )
+
+
+@pytest.mark.parametrize("text", NUMBERS)
+@pytest.mark.parametrize(
+    "element",
+    [
+        "RuleNumber",
+        "HttpErrorCodeReturnedEquals",
+        "HttpRedirectCode",
+        "HttpStatus",
+        "Type",
+    ],
+)
+def test_a_hostile_number_is_invalid_argument_naming_its_element(bucket, element, text):
+    error = refused(with_number(element, text), bucket)
+
+    assert (error.code, error.name) == ("InvalidArgument", element)
+    assert error.value == text[:256]
+    assert not BackToOriginRule.objects.filter(bucket=bucket).exists()
+
+
+@pytest.mark.parametrize(
+    ("element", "text", "stored"),
+    [
+        ("HttpErrorCodeReturnedEquals", " 0404 ", 404),
+        ("HttpRedirectCode", "0302", 302),
+        ("HttpStatus", "00200", 200),
+        ("Type", "0" * 5000 + "2", 2),
+    ],
+)
+def test_numbers_with_spaces_or_leading_zeros_are_read_as_decimals(
+    bucket, element, text, stored
+):
+    website.replace_configuration(bucket, with_number(element, text))
+
+    if element in ("HttpStatus", "Type"):
+        documents = WebsiteDocuments.objects.get(bucket=bucket)
+        value = {
+            "HttpStatus": documents.error_http_status,
+            "Type": documents.index_type,
+        }
+        assert value[element] == stored
+    else:
+        rule = BackToOriginRule.objects.get(bucket=bucket)
+        assert {
+            "HttpErrorCodeReturnedEquals": rule.http_status,
+            "HttpRedirectCode": rule.redirect_code,
+        }[element] == stored
+
+
+# -- validation messages name the RuleNumber sent --------------------------------------
+
+
+def test_a_rule_refused_by_validation_is_named_by_its_rule_number(bucket):
+    body = config(
+        rule_xml(7, condition="<KeyPrefixEquals>a/</KeyPrefixEquals>"),
+        rule_xml(
+            9,
+            condition="<KeyPrefixEquals>b/\x7f</KeyPrefixEquals>",
+        ),
+    )
+
+    error = refused(body, bucket)
+
+    assert error.message == (
+        "RuleNumber 9: File Name Prefix must not contain control characters."
+    )
+    assert (error.code, error.name) == ("InvalidArgument", "KeyPrefixEquals")

@@ -1,0 +1,238 @@
+"""OSS sub-resources this server does not implement, and what it answers for them.
+
+OSS picks the operation by the sub-resource a request names (`?tagging`, `?cors`,
+`?uploads`, ...). A request that names one this server lacks must never run as
+the plain PutObject, DeleteObject, DeleteBucket or ListObjects (SPEC §9): before
+routing, views._route asks `answer()`. It gives OSS's own answer where "nothing
+of that kind is configured" is the truth and cheap (an empty tag set, 404
+NoSuchCORSConfiguration, ...), so SDK clients keep working, and 501
+NotImplemented for everything else, above all for anything that would set
+something.
+
+Every query name falls in one of three classes:
+  (a) a sub-resource the routing table implements at that level (views.py);
+  (b) PARAMETERS below: sub-resource names that only modify an implemented
+      operation (other query names, such as prefix, marker, max-keys, list-type,
+      encoding-type or the signature's own, are not sub-resources at all);
+  (c) any other OSS sub-resource (signatures.V1_SUB_RESOURCES, oss2's list):
+      a feature this server does not have.
+"""
+
+from django.http import HttpResponse
+
+from buckets import errors, oss_xml
+from buckets.operations import (
+    RESPONSE_OVERRIDES,
+    checked_key,
+    get_bucket,
+    owned_bucket,
+    readable_bucket,
+    writable_bucket,
+)
+from buckets.signatures import V1_SUB_RESOURCES
+
+PARAMETERS = frozenset(
+    {
+        *RESPONSE_OVERRIDES,  # GetObject's response-* header overrides
+        "position",  # AppendObject's offset
+        "continuation-token",  # ListObjectsV2 paging
+        "security-token",  # an STS token on a presigned URL: input to authentication
+        # A bandwidth cap on GetObject/PutObject: OSS sends the same bytes, only slower.
+        "x-oss-traffic-limit",
+        "x-oss-request-payer",  # who is billed for the request; nobody is, here
+    }
+)
+MAX_UPLOADS_LIMIT = 1000
+
+
+def answer(request, implemented, bucket_name=None, key=None):
+    """OSS's answer if the query names a sub-resource not in `implemented` (this
+    level's: service, bucket or object), else None: the request routes as usual."""
+    target = tuple(part for part in (bucket_name, key) if part is not None)
+    level = ("service", "bucket", "object")[len(target)]
+    for name in unsupported_names(request.GET, implemented):
+        answer_for = NOTHING_CONFIGURED.get((level, request.method, name))
+        if answer_for is None:
+            if bucket_name is not None:
+                get_bucket(bucket_name)  # a missing bucket is still NoSuchBucket
+            raise errors.not_implemented(name)
+        response = answer_for(request, *target)
+        if response is not None:
+            return response
+    return None
+
+
+def unsupported_names(query, implemented):
+    """The OSS sub-resources in `query` that are neither in `implemented` nor
+    PARAMETERS, versionId first: a version that does not exist answers 404
+    whatever was asked of it."""
+    names = [
+        name
+        for name in query
+        if name in V1_SUB_RESOURCES
+        and name not in implemented
+        and name not in PARAMETERS
+    ]
+    return sorted(names, key=lambda name: name != "versionId")
+
+
+# -- "nothing configured" answers -----------------------------------------------------
+
+
+def _no_content():
+    response = HttpResponse(status=204)
+    response["Content-Length"] = "0"
+    return response
+
+
+def _not_configured(code, message):
+    def bucket_answer(request, bucket_name):
+        owned_bucket(request, bucket_name)
+        raise errors.not_configured(code, message, bucket_name)
+
+    return bucket_answer
+
+
+def _nothing_to_delete(request, bucket_name):
+    """Deleting a configuration that does not exist succeeds, as on OSS."""
+    owned_bucket(request, bucket_name)
+    return _no_content()
+
+
+def _bucket_tags(request, bucket_name):
+    owned_bucket(request, bucket_name)
+    return oss_xml.xml_response(oss_xml.empty_tagging())
+
+
+def _bucket_versioning(request, bucket_name):
+    owned_bucket(request, bucket_name)
+    return oss_xml.xml_response(oss_xml.versioning_never_enabled())
+
+
+def _max_uploads(request):
+    value = request.GET.get("max-uploads", "")
+    if value == "":
+        return MAX_UPLOADS_LIMIT
+    # Length before int(): Python refuses over 4,300 digits with a ValueError (a 500).
+    if not (
+        value.isascii()
+        and value.isdigit()
+        and len(value) <= 4
+        and 1 <= int(value) <= MAX_UPLOADS_LIMIT
+    ):
+        raise errors.invalid_argument(
+            "max-uploads must be an integer from 1 to 1000.", "max-uploads", value
+        )
+    return int(value)
+
+
+def _url_encoding(request):
+    encoding = request.GET.get("encoding-type", "")
+    if encoding not in ("", "url"):
+        raise errors.invalid_argument(
+            "encoding-type must be url.", "encoding-type", encoding
+        )
+    return encoding == "url"
+
+
+def _multipart_uploads(request, bucket_name):
+    """ListMultipartUploads: InitiateMultipartUpload is 501, so there are none."""
+    bucket = owned_bucket(request, bucket_name)
+    listing = oss_xml.empty_multipart_upload_listing(
+        bucket.name,
+        prefix=request.GET.get("prefix", ""),
+        delimiter=request.GET.get("delimiter", ""),
+        key_marker=request.GET.get("key-marker", ""),
+        upload_id_marker=request.GET.get("upload-id-marker", ""),
+        max_uploads=_max_uploads(request),
+        url_encoding=_url_encoding(request),
+    )
+    return oss_xml.xml_response(listing)
+
+
+def _existing_object(bucket, key):
+    obj = bucket.stored_objects.filter(key=checked_key(key)).first()
+    if obj is None:
+        raise errors.no_such_key(key)
+    return obj
+
+
+def _object_tags(request, bucket_name, key):
+    _existing_object(readable_bucket(request, bucket_name), key)
+    return oss_xml.xml_response(oss_xml.empty_tagging())
+
+
+def _delete_object_tags(request, bucket_name, key):
+    _existing_object(writable_bucket(request, bucket_name), key)
+    return _no_content()
+
+
+def _object_acl(request, bucket_name, key):
+    """GetObjectAcl: objects here always follow their bucket's ACL, OSS's "default"."""
+    bucket = readable_bucket(request, bucket_name)
+    _existing_object(bucket, key)
+    return oss_xml.xml_response(oss_xml.access_control_policy(bucket.owner, "default"))
+
+
+def _no_such_upload(request, bucket_name, key):
+    """ListParts / AbortMultipartUpload: no upload can exist (Initiate is 501)."""
+    if request.method == "GET":
+        readable_bucket(request, bucket_name)
+    else:
+        writable_bucket(request, bucket_name)
+    raise errors.no_such_upload(request.GET["uploadId"])
+
+
+def _version(request, bucket_name, key):
+    """No versioning here, so every object is OSS's "null" version: versionId=null
+    names the object itself (None: route as usual), any other id does not exist
+    (404 NoSuchVersion, OSS's answer for a version it cannot find), and an empty
+    one is refused as OSS does (400, EC 0012-00000201)."""
+    version_id = request.GET["versionId"]
+    if version_id == "null":
+        return None
+    if request.method == "DELETE":
+        writable_bucket(request, bucket_name)
+    else:
+        readable_bucket(request, bucket_name)
+    if version_id == "":
+        raise errors.invalid_argument(
+            "versionId must not be empty.", "versionId", version_id
+        )
+    raise errors.no_such_version(key, version_id)
+
+
+# (level, method, sub-resource) -> the answer when nothing of that kind can exist
+# here; every other (level, method, unimplemented sub-resource) is 501. Nothing
+# that would set something is in this table.
+NOTHING_CONFIGURED = {
+    ("bucket", "GET", "uploads"): _multipart_uploads,
+    ("bucket", "GET", "cors"): _not_configured(
+        "NoSuchCORSConfiguration", "The CORS configuration does not exist."
+    ),
+    ("bucket", "GET", "lifecycle"): _not_configured(
+        "NoSuchLifecycle", "The lifecycle configuration does not exist."
+    ),
+    ("bucket", "GET", "policy"): _not_configured(
+        "NoSuchBucketPolicy", "The bucket policy does not exist."
+    ),
+    ("bucket", "GET", "encryption"): _not_configured(
+        "NoSuchServerSideEncryptionRule",
+        "The server-side encryption configuration does not exist.",
+    ),
+    ("bucket", "GET", "tagging"): _bucket_tags,
+    ("bucket", "GET", "versioning"): _bucket_versioning,
+    **{
+        ("bucket", "DELETE", name): _nothing_to_delete
+        for name in ("cors", "lifecycle", "policy", "encryption", "tagging")
+    },
+    ("object", "GET", "tagging"): _object_tags,
+    ("object", "DELETE", "tagging"): _delete_object_tags,
+    ("object", "GET", "acl"): _object_acl,
+    ("object", "GET", "uploadId"): _no_such_upload,
+    ("object", "DELETE", "uploadId"): _no_such_upload,
+    **{
+        ("object", method, "versionId"): _version
+        for method in ("GET", "HEAD", "DELETE")
+    },
+}

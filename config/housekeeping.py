@@ -1,0 +1,55 @@
+"""Housekeeping each server worker does while it runs (started by gunicorn's
+post_worker_init): what a killed process left behind goes without a restart."""
+
+import logging
+import threading
+
+from django.conf import settings
+from django.db import connections
+
+from buckets.storage import forget_old_deletions, sweep_temp_files
+from origin.flight import sweep_unheld_locks
+
+logger = logging.getLogger(__name__)
+
+
+def sweep_once():
+    """One pass; returns (temporary files, lock files, deletion times) removed."""
+    try:
+        # A deletion time matters while a fetch that was waiting or running before it may commit.
+        longest_fetch = (
+            settings.MIRROR_WAIT_SECONDS
+            + settings.MIRROR_QUEUE_SECONDS
+            + settings.ORIGIN_DEADLINE_SECONDS
+            + 60
+        )
+        return (
+            sweep_temp_files(),
+            sweep_unheld_locks(),
+            forget_old_deletions(longest_fetch),
+        )
+    finally:
+        connections.close_all()  # this thread's own connection
+
+
+def _sweep_forever(stop):
+    while True:
+        try:
+            removed = sweep_once()
+            if any(removed[:2]):
+                logger.info(
+                    "sweep removed %d temporary and %d lock file(s)", *removed[:2]
+                )
+        except Exception:
+            logger.exception("housekeeping sweep failed; trying again later")
+        if stop.wait(settings.TMP_SWEEP_SECONDS):
+            return
+
+
+def start_sweeper():
+    """A daemon thread sweeping now and every TMP_SWEEP_SECONDS; set the event to stop."""
+    stop = threading.Event()
+    threading.Thread(
+        target=_sweep_forever, args=(stop,), name="housekeeping", daemon=True
+    ).start()
+    return stop
