@@ -111,19 +111,27 @@ def _endpoint_host(request):
     return request.get_host()
 
 
-def _max_keys(request, default=100):
-    value = request.GET.get("max-keys", "")
+def count_parameter(request, name, *, default, low=0, high=1000):
+    """A query count such as max-keys: a whole number from `low` to `high`."""
+    value = request.GET.get(name, "")
     if value == "":
         return default
     try:
-        return parse_decimal(value, max_value=1000)
+        count = parse_decimal(value, max_value=high)
+        if count < low:
+            raise ValueError(f"below {low}")
     except ValueError:
         raise errors.invalid_argument(
-            "max-keys must be an integer from 0 to 1000.", "max-keys", value
+            f"{name} must be an integer from {low} to {high}.", name, value
         ) from None
+    return count
 
 
-def _url_encoding(request):
+def _max_keys(request, default=100):
+    return count_parameter(request, "max-keys", default=default)
+
+
+def url_encoding_requested(request):
     encoding = request.GET.get("encoding-type", "")
     if encoding not in ("", "url"):
         raise errors.invalid_argument(
@@ -267,7 +275,7 @@ def put_bucket_acl(request, name):
 
 def list_bucket_objects(request, name):
     bucket = readable_bucket(request, name)
-    url_encoding = _url_encoding(request)
+    url_encoding = url_encoding_requested(request)
     prefix, delimiter = request.GET.get("prefix", ""), request.GET.get("delimiter", "")
     max_keys = _max_keys(request)
     if request.GET.get("list-type") == "2":
@@ -345,7 +353,7 @@ def delete_multiple_objects(request, name):
         raise errors.malformed_xml() from None
     if root.tag != "Delete":
         raise errors.malformed_xml()
-    url_encoding = _url_encoding(request)
+    url_encoding = url_encoding_requested(request)
     keys = [(node.text or "") for node in root.findall("Object/Key")]
     if not keys or len(keys) > 1000:
         raise errors.malformed_xml("Delete needs 1 to 1000 Object/Key elements.")

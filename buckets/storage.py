@@ -176,42 +176,6 @@ def commit_object(
         writer.finish()
     metadata = metadata or ObjectMetadata()
     blob = default_storage.save(new_blob_name(), _TemporaryFile(writer.path))
-    try:
-        # The rename must be durable before a row points at it (power loss).
-        _fsync_directory(os.path.dirname(default_storage.path(blob)))
-        obj, old_blob = _point_row_at_blob(
-            bucket,
-            key,
-            blob,
-            writer,
-            metadata,
-            mirrored,
-            replace,
-            object_type,
-            expect_blob,
-            unless_deleted_since,
-        )
-    except BaseException:
-        default_storage.delete(blob)
-        raise
-    if old_blob:
-        # Readers still streaming the old bytes keep their open file.
-        transaction.on_commit(lambda: delete_blob(old_blob))
-    return obj
-
-
-def _point_row_at_blob(
-    bucket,
-    key,
-    blob,
-    writer,
-    metadata,
-    mirrored,
-    replace,
-    object_type,
-    expect_blob,
-    unless_deleted_since,
-):
     fields = {
         "object_type": object_type,
         "blob": blob,
@@ -227,6 +191,29 @@ def _point_row_at_blob(
         "expires": metadata.expires,
         "user_meta": metadata.user_meta,
     }
+    try:
+        # The rename must be durable before a row points at it (power loss).
+        _fsync_directory(os.path.dirname(default_storage.path(blob)))
+        obj, old_blob = _point_row_at_blob(
+            bucket,
+            key,
+            fields,
+            replace=replace,
+            expect_blob=expect_blob,
+            unless_deleted_since=unless_deleted_since,
+        )
+    except BaseException:
+        default_storage.delete(blob)
+        raise
+    if old_blob:
+        # Readers still streaming the old bytes keep their open file.
+        transaction.on_commit(lambda: delete_blob(old_blob))
+    return obj
+
+
+def _point_row_at_blob(
+    bucket, key, fields, *, replace, expect_blob, unless_deleted_since
+):
     for _attempt in range(3):
         try:
             with transaction.atomic():
@@ -252,7 +239,7 @@ def _point_row_at_blob(
                         bucket=bucket, key=key, **fields
                     ), None
                 if not replace:
-                    default_storage.delete(blob)
+                    default_storage.delete(fields["blob"])
                     return existing, None
                 old_blob = existing.blob
                 for name, value in fields.items():

@@ -24,9 +24,11 @@ from buckets import errors, oss_xml
 from buckets.operations import (
     RESPONSE_OVERRIDES,
     checked_key,
+    count_parameter,
     get_bucket,
     owned_bucket,
     readable_bucket,
+    url_encoding_requested,
     writable_bucket,
 )
 from buckets.signatures import V1_SUB_RESOURCES
@@ -109,32 +111,6 @@ def _bucket_versioning(request, bucket_name):
     return oss_xml.xml_response(oss_xml.versioning_never_enabled())
 
 
-def _max_uploads(request):
-    value = request.GET.get("max-uploads", "")
-    if value == "":
-        return MAX_UPLOADS_LIMIT
-    # Length before int(): Python refuses over 4,300 digits with a ValueError (a 500).
-    if not (
-        value.isascii()
-        and value.isdigit()
-        and len(value) <= 4
-        and 1 <= int(value) <= MAX_UPLOADS_LIMIT
-    ):
-        raise errors.invalid_argument(
-            "max-uploads must be an integer from 1 to 1000.", "max-uploads", value
-        )
-    return int(value)
-
-
-def _url_encoding(request):
-    encoding = request.GET.get("encoding-type", "")
-    if encoding not in ("", "url"):
-        raise errors.invalid_argument(
-            "encoding-type must be url.", "encoding-type", encoding
-        )
-    return encoding == "url"
-
-
 def _multipart_uploads(request, bucket_name):
     """ListMultipartUploads: InitiateMultipartUpload is 501, so there are none."""
     bucket = owned_bucket(request, bucket_name)
@@ -144,8 +120,10 @@ def _multipart_uploads(request, bucket_name):
         delimiter=request.GET.get("delimiter", ""),
         key_marker=request.GET.get("key-marker", ""),
         upload_id_marker=request.GET.get("upload-id-marker", ""),
-        max_uploads=_max_uploads(request),
-        url_encoding=_url_encoding(request),
+        max_uploads=count_parameter(
+            request, "max-uploads", default=MAX_UPLOADS_LIMIT, low=1
+        ),
+        url_encoding=url_encoding_requested(request),
     )
     return oss_xml.xml_response(listing)
 
