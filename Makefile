@@ -39,14 +39,15 @@ format: install
 
 test: install chromium lint
 	DATA_DIR=$$(mktemp -d) DJANGO_ALLOW_ASYNC_UNSAFE=true $(VENV)/bin/pytest -n 2 -m "not faults" $(PYTEST_ARGS)
+	$(MAKE) test-faults
 
 # The fault suite: live gunicorn servers, raw sockets, kill -9, a full tmpfs disk, nginx.
 test-faults: install nginx
-	DATA_DIR=$$(mktemp -d) $(VENV)/bin/pytest -n 2 -m faults tests/faults $(PYTEST_ARGS)
+	DATA_DIR=$$(mktemp -d) $(VENV)/bin/pytest -n 2 --dist loadfile -m faults tests/faults $(PYTEST_ARGS)
 
 # The fault suite, recording tried / held per category in bench/RELIABILITY.md.
 reliability: install nginx
-	DATA_DIR=$$(mktemp -d) RELIABILITY_REPORT=bench/RELIABILITY.md $(VENV)/bin/pytest -n 2 -m faults tests/faults $(PYTEST_ARGS)
+	DATA_DIR=$$(mktemp -d) RELIABILITY_REPORT=bench/RELIABILITY.md $(VENV)/bin/pytest -n 2 --dist loadfile -m faults tests/faults $(PYTEST_ARGS)
 
 # The database-level suite again on PostgreSQL (DATABASE_URL), in a throwaway cluster.
 test-postgres: install

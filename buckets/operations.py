@@ -33,6 +33,7 @@ from buckets.storage import (
     delete_object,
     ensure_room_for,
     open_blob,
+    open_current_version,
 )
 
 SAFE_METHODS = ("GET", "HEAD")
@@ -529,11 +530,12 @@ def append_object(request, bucket_name, key):
         else _metadata_of(existing)
     )
     with ObjectWriter() as writer:
-        if existing is not None:
-            with open_blob(existing) as handle:
-                writer.write_from(handle, existing.size)
-        _write_body(request, writer)
         try:
+            if existing is not None:
+                # Missing bytes mean a write replaced them since: the same as losing the race.
+                with open_blob(existing) as handle:
+                    writer.write_from(handle, existing.size)
+            _write_body(request, writer)
             obj = commit_object(
                 bucket,
                 key,
@@ -542,7 +544,10 @@ def append_object(request, bucket_name, key):
                 object_type="Appendable",
                 expect_blob=existing.blob if existing else "",
             )
-        except ObjectChanged:  # another append (or a write) landed first
+        except (
+            ObjectChanged,
+            FileNotFoundError,
+        ):  # another append or write landed first
             current = bucket.stored_objects.filter(key=key).first()
             raise _position_error(
                 "PositionNotEqualToLength",
@@ -565,19 +570,21 @@ def _metadata_of(obj):
 def copy_object(request, bucket_name, key):
     bucket = writable_bucket(request, bucket_name)
     checked_key(key)
-    source = unquote(request.headers["x-oss-copy-source"])
-    source_bucket_name, _, source_key = source.lstrip("/").partition("/")
+    copy_source = unquote(request.headers["x-oss-copy-source"])
+    source_bucket_name, _, source_key = copy_source.lstrip("/").partition("/")
     source_bucket = readable_bucket(request, source_bucket_name)
+    replace = request.headers.get("x-oss-metadata-directive", "COPY").upper()
+    new_metadata = (
+        _metadata_from_headers(request, key) if replace == "REPLACE" else None
+    )
     original = source_bucket.stored_objects.filter(key=source_key).first()
+    original, source = open_current_version(original) if original else (None, None)
     if original is None:
         raise errors.no_such_key(source_key)
-    if request.headers.get("x-oss-metadata-directive", "COPY").upper() == "REPLACE":
-        metadata = _metadata_from_headers(request, key)
-    else:
-        metadata = _metadata_of(original)
-    ensure_room_for(original.size)
-    with ObjectWriter() as writer, open_blob(original) as handle:
-        writer.write_from(handle, original.size)
+    with source, ObjectWriter() as writer:
+        ensure_room_for(original.size)
+        writer.write_from(source, original.size)
+        metadata = new_metadata or _metadata_of(original)
         obj = commit_object(bucket, key, writer, metadata)
     return oss_xml.xml_response(oss_xml.copy_result(obj))
 

@@ -12,7 +12,7 @@ from django.utils.http import (
 
 from buckets import errors
 from buckets.numbers import MAX_BYTE_OFFSET, parse_decimal
-from buckets.storage import CHUNK_SIZE, open_blob
+from buckets.storage import CHUNK_SIZE, open_current_version
 
 # ASCII digits only: \d would also match digits of other scripts.
 _RANGE_RE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
@@ -60,8 +60,8 @@ def _range_applies(request, obj):
     return since is not None and int(obj.last_modified.timestamp()) == since
 
 
-def iter_blob_range(obj, start, length):
-    with open_blob(obj) as handle:
+def iter_blob_range(handle, start, length):
+    with handle:
         handle.seek(start)
         remaining = length
         while remaining > 0:
@@ -92,6 +92,22 @@ def object_headers(obj):
 
 def serve_object(request, obj, *, as_attachment=False):
     """The GET/HEAD response for an existing object, streamed from storage."""
+    handle, key = None, obj.key
+    if request.method != "HEAD":
+        # Open first: the answer's headers must describe the bytes actually sent,
+        # also when an overwrite or delete lands after the row was read.
+        obj, handle = open_current_version(obj)
+        if obj is None:
+            raise errors.no_such_key(key)
+    try:
+        return _object_response(request, obj, handle, as_attachment)
+    except BaseException:
+        if handle is not None:
+            handle.close()
+        raise
+
+
+def _object_response(request, obj, handle, as_attachment):
     headers = object_headers(obj)
     if as_attachment:
         headers["Content-Disposition"] = content_disposition_header(
@@ -107,6 +123,8 @@ def serve_object(request, obj, *, as_attachment=False):
     if conditional.status_code == 412:
         raise errors.precondition_failed("If-Match/If-Unmodified-Since")
     if conditional is not unconditional:
+        if handle is not None:
+            handle.close()
         return conditional  # 304 Not Modified, validators and caching headers kept
 
     byte_range = (
@@ -121,11 +139,13 @@ def serve_object(request, obj, *, as_attachment=False):
         response = HttpResponse(status=206 if byte_range else 200)
     elif byte_range:
         response = StreamingHttpResponse(
-            iter_blob_range(obj, start, length), status=206
+            iter_blob_range(handle, start, length), status=206
         )
+        # Closed with the response even if the body is never read (as FileResponse does).
+        response._resource_closers.append(handle.close)
     else:
         # FileResponse hands the open file to the server's sendfile wrapper.
-        response = FileResponse(open_blob(obj))
+        response = FileResponse(handle)
         del response["Content-Disposition"]
     if byte_range:
         response["Content-Range"] = f"bytes {start}-{end}/{obj.size}"

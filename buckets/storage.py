@@ -280,6 +280,25 @@ def open_blob(obj):
     return default_storage.open(obj.blob, "rb")
 
 
+def open_current_version(obj):
+    """(row, open file) of the object's bytes as they are now.
+
+    A reader holds a row it read a moment ago; an overwrite or delete that
+    commits meanwhile removes those bytes. Then follow the key to its newest
+    row (None, None once it is deleted); an open file keeps its bytes readable.
+    """
+    for _attempt in range(5):
+        try:
+            return obj, open_blob(obj)
+        except FileNotFoundError:
+            obj = StoredObject.objects.filter(
+                bucket_id=obj.bucket_id, key=obj.key
+            ).first()
+            if obj is None:
+                return None, None
+    raise FileNotFoundError(f"the bytes of {obj.key!r} kept changing while opened")
+
+
 def remove_leftovers():
     """Start-up sweep: partial writes and blobs no row points at. Returns (tmp, blobs) counts."""
     removed_tmp = 0

@@ -143,14 +143,22 @@ def remove_stale_locks():
     return removed
 
 
-_slot_semaphores = {}
-_slot_semaphores_lock = threading.Lock()
+_semaphores_by_size = {}
+_semaphores_lock = threading.Lock()
 
 
-def _slot_semaphore():
+def _slot_semaphores():
+    """(fetch slots, waiting room) of this process for the current settings. At most
+    half as many misses as there are slots wait for one; the rest are refused at
+    once, so waiting misses cannot take every thread from hits either."""
     size = settings.MIRROR_MAX_CONCURRENT
-    with _slot_semaphores_lock:
-        return _slot_semaphores.setdefault(size, threading.BoundedSemaphore(size))
+    with _semaphores_lock:
+        if size not in _semaphores_by_size:
+            _semaphores_by_size[size] = (
+                threading.BoundedSemaphore(size),
+                threading.BoundedSemaphore(max(1, size // 2)),
+            )
+        return _semaphores_by_size[size]
 
 
 class FetchSlot:
@@ -161,10 +169,16 @@ class FetchSlot:
         self._semaphore = None
 
     def acquire(self, timeout):
-        semaphore = _slot_semaphore()
-        if not semaphore.acquire(timeout=timeout):
-            return False
-        self._semaphore = semaphore
+        slots, waiting_room = _slot_semaphores()
+        if not slots.acquire(blocking=False):
+            if not waiting_room.acquire(blocking=False):
+                return False
+            try:
+                if not slots.acquire(timeout=timeout):
+                    return False
+            finally:
+                waiting_room.release()
+        self._semaphore = slots
         return True
 
     def release(self):

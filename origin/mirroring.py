@@ -388,6 +388,7 @@ class MirrorTransfer:
             )
         except ObjectChanged:
             self.writer.discard()
+            self.failure = errors.no_such_key(mirror.key)  # the delete wins
             self._finish(
                 OriginFetch.Outcome.NOT_SAVED,
                 "The object was deleted while it was being fetched; the delete was kept.",

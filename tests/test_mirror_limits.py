@@ -317,3 +317,25 @@ def test_a_sweep_forgets_deletion_times_older_than_any_fetch(settings, bucket):
     settings.MIRROR_QUEUE_SECONDS = -61  # everything is older than the longest fetch
 
     assert sweep_once()[2] == 1
+
+
+def test_misses_beyond_the_waiting_room_are_refused_at_once(settings):
+    settings.MIRROR_MAX_CONCURRENT = 2  # two slots, room for one waiter
+    busy = [FetchSlot(), FetchSlot()]
+    assert all(slot.acquire(0) for slot in busy)
+    waiter_result = []
+    waiter = threading.Thread(
+        target=lambda: waiter_result.append(FetchSlot().acquire(2)), daemon=True
+    )
+    waiter.start()
+    time.sleep(0.2)  # the waiter is in the room
+
+    started = time.monotonic()
+    refused = FetchSlot().acquire(2)
+
+    assert refused is False
+    assert time.monotonic() - started < 1  # no wait: the room is full
+    busy[0].release()
+    waiter.join(5)
+    assert waiter_result == [True]
+    busy[1].release()
