@@ -420,3 +420,28 @@ def test_two_writes_of_the_same_bytes_get_different_blob_names(bucket, put_objec
 
     assert first.blob != second.blob
     assert first.md5 == second.md5
+
+
+def test_a_reader_holding_a_row_read_before_an_overwrite_gets_the_new_bytes(
+    bucket, put_object, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        stale = put_object(bucket, "k", b"old")
+    with django_capture_on_commit_callbacks(execute=True):
+        put_object(bucket, "k", b"new")  # the old bytes are removed on commit
+
+    current, handle = storage.open_current_version(stale)
+
+    with handle:
+        assert (current.size, handle.read()) == (3, b"new")
+
+
+def test_a_reader_holding_a_row_read_before_a_delete_finds_nothing(
+    bucket, put_object, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        stale = put_object(bucket, "k", b"old")
+    with django_capture_on_commit_callbacks(execute=True):
+        storage.delete_key(bucket, "k")
+
+    assert storage.open_current_version(stale) == (None, None)
