@@ -593,7 +593,7 @@ def render_report(recorder):
     lines = [
         "# Reliability: what the fault suite tried and what held",
         "",
-        "Written by `make test-faults` (tests/faults/, RELIABILITY_REPORT=this file). It drives",
+        "Written by `make reliability` (tests/faults/, RELIABILITY_REPORT=this file). It drives",
         "a live gunicorn server with cut uploads, slow and broken loopback origins, a full",
         "tmpfs disk, kill -9 of a worker and of the server, and 100 concurrent mixed clients.",
         "A try *held* when the server kept SPEC §9 (a test passed, a request was answered",

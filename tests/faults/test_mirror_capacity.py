@@ -20,7 +20,7 @@ RELIABILITY_CATEGORY = "mirror capacity"
 
 THREADS, MAX_FETCHES, QUEUE_SECONDS = 16, 4, 1
 SLOW_SECONDS = 15  # how long the origin holds each miss before its headers
-MISSES = 70
+MISSES = 100  # SPEC §9: hits stay fast while 100 slow fetches are asked for
 HIT_LIMIT = 2.0  # SPEC §9: a hit is answered within 2 s while slow fetches run
 HIT_TIMEOUT = 8.0
 
@@ -113,7 +113,7 @@ def hit_latencies(url, count=10):
     return latencies
 
 
-def test_a_hit_stays_fast_while_70_slow_misses_are_in_flight(
+def test_every_hit_is_answered_within_2_s_while_100_slow_misses_are_in_flight(
     server, origin, mirror_bucket, reliability
 ):
     keys = [f"slow/{number}.bin" for number in range(MISSES)]
@@ -130,7 +130,7 @@ def test_a_hit_stays_fast_while_70_slow_misses_are_in_flight(
     hit = statistics.median(latencies)
 
     reliability.record(
-        "mirror capacity: hits under 70 slow misses",
+        f"mirror capacity: hits under {MISSES} slow misses",
         len(latencies),
         sum(latency < HIT_LIMIT for latency in latencies),
     )
@@ -145,7 +145,7 @@ def test_a_hit_stays_fast_while_70_slow_misses_are_in_flight(
         f"hit latency: idle {idle:.3f} s, under load {hit:.3f} s, ratio {hit / idle:.1f}"
     )
 
-    assert hit < HIT_LIMIT, latencies
+    assert max(latencies) < HIT_LIMIT, latencies
     assert fetches_still_running, "the hits were measured after every fetch ended"
 
     assert misses.wait_for(MISSES, timeout=SLOW_SECONDS + 30)
