@@ -90,8 +90,6 @@ def _saved_metadata(headers):
 class MirrorFetch:
     """One request's mirroring: single flight, origin request, answer, fetch log."""
 
-    FAILED_OUTCOMES = (OriginFetch.Outcome.FAILED, OriginFetch.Outcome.REFUSED)
-
     def __init__(self, request, bucket, key, rule):
         self.request = request
         self.bucket = bucket
@@ -244,7 +242,13 @@ class MirrorFetch:
         """Answer `error`, leave it for the waiters, and log the fetch (outcome None:
         no fetch was made)."""
         if outcome is not None:
-            self._log(outcome, message=message or error.message)
+            failed = outcome != OriginFetch.Outcome.NOT_FOUND
+            self._log(outcome, message=message or error.message, failed=failed)
+        self.leave_for_waiters(error)
+        return error.response(self.request)
+
+    def leave_for_waiters(self, error):
+        """The answer requests waiting on this fetch replay (no second origin request)."""
         self.flight.record_outcome(
             {
                 "status": error.status,
@@ -253,7 +257,6 @@ class MirrorFetch:
                 "headers": error.headers,
             }
         )
-        return error.response(self.request)
 
     def _replay(self, earlier):
         if "location" in earlier:
@@ -264,9 +267,9 @@ class MirrorFetch:
         error.headers.update(earlier.get("headers", {}))
         return error.response(self.request)
 
-    def _log(self, outcome, *, bytes_received=0, message="", failed=None):
+    def _log(self, outcome, *, bytes_received=0, message="", failed=False):
         """Record the fetch; the log must never break or hold up the answer."""
-        if failed or (failed is None and outcome in self.FAILED_OUTCOMES):
+        if failed:
             # One line an operator can grep; the client got the same reason.
             logger.warning(
                 "mirror failed bucket=%s key=%s url=%s reason=%s",
@@ -410,9 +413,7 @@ class MirrorTransfer:
     def _abandon(self, failure, outcome=OriginFetch.Outcome.FAILED, message=None):
         self.failure = failure
         self.writer.discard()
-        self.mirror.flight.record_outcome(
-            {"status": failure.status, "code": failure.code, "message": failure.message}
-        )
+        self.mirror.leave_for_waiters(failure)
         self._finish(outcome, message or failure.message, failed=True)
         return None
 
