@@ -5,29 +5,23 @@ Real loopback origins; the live-server versions are in tests/faults/.
 """
 
 import errno
-import fcntl
 import logging
-import os
 import socket
 import threading
 import time
 from xml.etree import ElementTree
 
 import pytest
-from django.db import OperationalError
 from django.utils import timezone
 
-from buckets import errors
 from buckets.models import StoredObject
 from buckets.storage import (
     ObjectChanged,
     ObjectWriter,
     commit_object,
     delete_key,
-    sweep_temp_files,
 )
-from config.housekeeping import sweep_once
-from origin.flight import FetchSlot, KeyFlight, sweep_unheld_locks
+from origin.flight import FetchSlot
 from origin.mirroring import MirrorInterrupted
 from origin.models import OriginFetch
 
@@ -240,83 +234,6 @@ def test_a_body_cut_mid_way_logs_one_line_without_a_traceback(
     assert len(failures) == 1
     assert "mirror failed" in failures[0].getMessage()
     assert failures[0].exc_info is None
-
-
-# -- storage errors ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("error", "status", "code"),
-    [
-        (OSError(errno.ENOSPC, "No space left on device"), 507, "InsufficientStorage"),
-        (OSError(errno.EIO, "Input/output error"), 500, "InternalError"),
-        (OperationalError("database or disk is full"), 507, "InsufficientStorage"),
-        (RuntimeError("a bug"), 500, "InternalError"),
-    ],
-)
-def test_failures_become_oss_errors(error, status, code):
-    answer = errors.from_exception(error)
-    assert (answer.status, answer.code) == (status, code)
-    assert "a bug" not in answer.message
-
-
-def test_healthz_reports_storage_below_min_free_bytes(client, settings):
-    settings.MIN_FREE_BYTES = 1
-    assert client.get("/healthz").json()["storage"] == "ok"
-
-    settings.MIN_FREE_BYTES = 2**62
-    response = client.get("/healthz")
-
-    assert response.status_code == 503
-    assert response.json()["storage"].startswith("error:")
-
-
-# -- housekeeping while the server runs ---------------------------------------------
-
-
-def dead_pid():
-    pid = os.fork()
-    if pid == 0:
-        os._exit(0)
-    os.waitpid(pid, 0)
-    return pid
-
-
-def test_the_sweep_removes_temp_files_of_dead_processes_only(settings):
-    tmp = settings.OBJECT_TMP_DIR
-    orphan = tmp / f"obj-{dead_pid()}-abc.part"
-    orphan.write_bytes(b"left by a killed worker")
-    writer = ObjectWriter()  # this live process's file
-    writer.write(b"in progress")
-
-    assert sweep_temp_files() == 1
-
-    assert not orphan.exists()
-    assert os.path.exists(writer.path)
-    writer.discard()
-
-
-def test_the_sweep_removes_unheld_lock_files_and_keeps_held_ones(settings, bucket):
-    held = KeyFlight(bucket.pk, "held")
-    assert held.acquire(1)
-    abandoned = KeyFlight(bucket.pk, "abandoned").lock_path
-    abandoned.write_text("")
-
-    assert sweep_unheld_locks() == 1
-
-    assert not abandoned.exists()
-    assert held.lock_path.exists()
-    with open(held.lock_path) as handle, pytest.raises(BlockingIOError):
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    held.release()
-
-
-def test_a_sweep_forgets_deletion_times_older_than_any_fetch(settings, bucket):
-    delete_key(bucket, "old")
-    settings.ORIGIN_DEADLINE_SECONDS = settings.MIRROR_WAIT_SECONDS = 0
-    settings.MIRROR_QUEUE_SECONDS = -61  # everything is older than the longest fetch
-
-    assert sweep_once()[2] == 1
 
 
 def test_misses_beyond_the_waiting_room_are_refused_at_once(settings):
