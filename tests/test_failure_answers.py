@@ -49,3 +49,14 @@ def test_api_failures_are_json(error, status, rf):
 
     assert response.status_code == status
     assert "a bug" not in response.data["detail"]
+
+
+def test_the_console_error_page_says_nothing_was_saved_and_leads_back(client):
+    from django.views.defaults import server_error
+
+    response = server_error(client.get("/healthz").wsgi_request)
+
+    assert response.status_code == 500
+    page = response.content.decode()
+    assert "nothing was saved" in page
+    assert 'href="/console/"' in page
