@@ -1,4 +1,8 @@
-"""JSON API for buckets (/api/v1/buckets) and the access-key authentication it shares."""
+"""JSON API for buckets (/api/v1/buckets), and the OpenAPI description of its
+access-key authentication, whose class is in api_auth.py.
+
+config/bucket_api.py adds what other apps count per bucket (Back-to-Origin rules).
+"""
 
 from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
@@ -7,10 +11,10 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
 from buckets.models import Bucket, StoredObject
-from origin.models import BackToOriginRule
 
 
-def _per_bucket(model, aggregate):
+def aggregate_per_bucket(model, aggregate):
+    """`aggregate` over the model's rows of each bucket, 0 when it has none."""
     rows = (
         model.objects.filter(bucket=OuterRef("pk"))
         .order_by()
@@ -37,7 +41,6 @@ class OssSignatureScheme(OpenApiAuthenticationExtension):
 class BucketSerializer(serializers.ModelSerializer):
     object_count = serializers.IntegerField(read_only=True)
     total_size = serializers.IntegerField(read_only=True)
-    rule_count = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = Bucket
@@ -47,7 +50,6 @@ class BucketSerializer(serializers.ModelSerializer):
             "created_at",
             "object_count",
             "total_size",
-            "rule_count",
         ]
         read_only_fields = ["created_at"]
 
@@ -61,7 +63,7 @@ class BucketSerializer(serializers.ModelSerializer):
             owner=self.context["request"].user, **validated_data
         )
         # Not annotated like the queryset: without these the 201 body would lack the counts.
-        bucket.object_count = bucket.total_size = bucket.rule_count = 0
+        bucket.object_count = bucket.total_size = 0
         return bucket
 
 
@@ -80,13 +82,13 @@ class BucketViewSet(
     lookup_value_regex = "[^/]+"
 
     def get_queryset(self):
-        # Subqueries, not joins: joining objects and rules together would multiply the sums.
+        # Subqueries, not joins: a join with another table (config/bucket_api.py adds
+        # rules) would multiply the sums.
         return (
             Bucket.objects.filter(owner=self.request.user)
             .annotate(
-                object_count=_per_bucket(StoredObject, Count("id")),
-                total_size=_per_bucket(StoredObject, Sum("size")),
-                rule_count=_per_bucket(BackToOriginRule, Count("id")),
+                object_count=aggregate_per_bucket(StoredObject, Count("id")),
+                total_size=aggregate_per_bucket(StoredObject, Sum("size")),
             )
             .order_by("name")
         )

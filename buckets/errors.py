@@ -70,8 +70,6 @@ class OssError(Exception):
         response["x-oss-request-id"] = request_id
         for name, value in self.headers.items():
             response[name] = value
-        # The Back-to-Origin middleware looks for would-be NoSuchKey answers.
-        response.oss_error_code = self.code
         return response
 
 

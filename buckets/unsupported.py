@@ -3,35 +3,35 @@
 OSS picks the operation by the sub-resource a request names (`?tagging`, `?cors`,
 `?uploads`, ...). A request that names one this server lacks must never run as
 the plain PutObject, DeleteObject, DeleteBucket or ListObjects (SPEC §9): before
-routing, views._route asks `answer()`. It gives OSS's own answer where "nothing
-of that kind is configured" is the truth and cheap (an empty tag set, 404
-NoSuchCORSConfiguration, ...), so SDK clients keep working, and 501
+routing, views.route_to_operation asks `answer()`. It gives OSS's own answer
+where "nothing of that kind is configured" is the truth and cheap (an empty tag
+set, 404 NoSuchCORSConfiguration, ...), so SDK clients keep working, and 501
 NotImplemented for everything else, above all for anything that would set
 something.
 
 Every query name falls in one of three classes:
-  (a) a sub-resource the routing table implements at that level (views.py);
+  (a) a sub-resource the route table implements at that level
+      (config/oss_urls.py);
   (b) PARAMETERS below: sub-resource names that only modify an implemented
       operation (other query names, such as prefix, marker, max-keys, list-type,
       encoding-type or the signature's own, are not sub-resources at all);
-  (c) any other OSS sub-resource (signatures.V1_SUB_RESOURCES, oss2's list):
+  (c) any other OSS sub-resource (sub_resources.V1_SUB_RESOURCES, oss2's list):
       a feature this server does not have.
 """
 
-from django.http import HttpResponse
-
 from buckets import errors, oss_xml
-from buckets.operations import (
-    RESPONSE_OVERRIDES,
+from buckets.object_operations import RESPONSE_OVERRIDES
+from buckets.oss_access import (
     checked_key,
     count_parameter,
+    empty_response,
     get_bucket,
     owned_bucket,
     readable_bucket,
     url_encoding_requested,
     writable_bucket,
 )
-from buckets.signatures import V1_SUB_RESOURCES
+from buckets.sub_resources import V1_SUB_RESOURCES
 
 PARAMETERS = frozenset(
     {
@@ -81,12 +81,6 @@ def unsupported_names(query, implemented):
 # -- "nothing configured" answers -----------------------------------------------------
 
 
-def _no_content():
-    response = HttpResponse(status=204)
-    response["Content-Length"] = "0"
-    return response
-
-
 def _not_configured(code, message):
     def bucket_answer(request, bucket_name):
         owned_bucket(request, bucket_name)
@@ -98,7 +92,7 @@ def _not_configured(code, message):
 def _nothing_to_delete(request, bucket_name):
     """Deleting a configuration that does not exist succeeds, as on OSS."""
     owned_bucket(request, bucket_name)
-    return _no_content()
+    return empty_response(204)
 
 
 def _bucket_tags(request, bucket_name):
@@ -142,7 +136,7 @@ def _object_tags(request, bucket_name, key):
 
 def _delete_object_tags(request, bucket_name, key):
     _existing_object(writable_bucket(request, bucket_name), key)
-    return _no_content()
+    return empty_response(204)
 
 
 def _object_acl(request, bucket_name, key):

@@ -1,7 +1,8 @@
-"""The OSS endpoint: service, bucket and object URLs routed to operations.
+"""The OSS endpoint's parts: the `oss_endpoint` envelope (signature, request id,
+OssError as XML), routing by (method, sub-resource), ListBuckets and /healthz.
 
-The Back-to-Origin middleware wraps would-be NoSuchKey answers of GetObject (it
-finds request.oss_bucket / request.oss_key and response.oss_error_code).
+The route tables that pick bucket and object operations are composed in
+config/oss_urls.py, so that origin's ?website operations can join them.
 """
 
 import functools
@@ -12,34 +13,10 @@ from django.db import connection
 from django.http import HttpResponseRedirect, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from buckets import errors, operations, signatures, storage, unsupported
+from buckets import errors, signatures, storage, unsupported
 from buckets.body import PATH_NOT_UTF8
+from buckets.bucket_operations import list_buckets
 from buckets.models import AccessKey
-from origin import website_api
-
-# (method, sub-resource) -> operation; None is the plain resource.
-BUCKET_OPERATIONS = {
-    ("GET", None): operations.list_bucket_objects,
-    ("PUT", None): operations.put_bucket,
-    ("DELETE", None): operations.delete_bucket,
-    ("GET", "acl"): operations.get_bucket_acl,
-    ("PUT", "acl"): operations.put_bucket_acl,
-    ("GET", "bucketInfo"): operations.get_bucket_info,
-    ("GET", "location"): operations.get_bucket_location,
-    ("POST", "delete"): operations.delete_multiple_objects,
-    ("GET", "website"): website_api.get_bucket_website,
-    ("PUT", "website"): website_api.put_bucket_website,
-    ("DELETE", "website"): website_api.delete_bucket_website,
-}
-OBJECT_OPERATIONS = {
-    ("GET", None): operations.get_object,
-    ("HEAD", None): operations.get_object,
-    ("PUT", None): operations.put_object,
-    ("DELETE", None): operations.delete_object_view,
-    ("POST", "append"): operations.append_object,
-    ("GET", "objectMeta"): operations.get_object_meta,
-    ("HEAD", "objectMeta"): operations.get_object_meta,
-}
 
 
 def oss_endpoint(view):
@@ -73,27 +50,19 @@ def _check_path_is_utf8(request):
         )
 
 
-def _route(request, table, *args):
-    implemented = {sub for _method, sub in table if sub}
+def route_to_operation(request, operations, *args):
+    """Run the operation `operations` maps (method, sub-resource) to; None is the
+    plain resource."""
+    implemented = {sub for _method, sub in operations if sub}
     # Other OSS sub-resources never run as the plain operation (SPEC §9).
     answer = unsupported.answer(request, implemented, *args)
     if answer is not None:
         return answer
     sub_resource = next((name for name in request.GET if name in implemented), None)
-    operation = table.get((request.method, sub_resource))
+    operation = operations.get((request.method, sub_resource))
     if operation is None:
         raise errors.method_not_allowed(request.method)
     return operation(request, *args)
-
-
-@oss_endpoint
-def object_view(request, bucket_name, key):
-    return _route(request, OBJECT_OPERATIONS, bucket_name, key)
-
-
-@oss_endpoint
-def bucket_view(request, bucket_name):
-    return _route(request, BUCKET_OPERATIONS, bucket_name)
 
 
 @oss_endpoint
@@ -106,7 +75,7 @@ def service_view(request):
         return answer
     if request.oss_user is None and "text/html" in request.headers.get("Accept", ""):
         return HttpResponseRedirect("/console/")
-    return operations.list_buckets(request)
+    return list_buckets(request)
 
 
 def healthz(request):

@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from buckets.api import BucketViewSet
+from config.bucket_api import BucketViewSet
 from origin.api import DryRunView, FetchLogView, RuleViewSet
 
 router = SimpleRouter(trailing_slash=False)

@@ -60,7 +60,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"])
 if OSS_DOMAIN and "*" not in ALLOWED_HOSTS:
     ALLOWED_HOSTS += [OSS_DOMAIN, "." + OSS_DOMAIN]
 
-# The region this server calls itself in bucket info and V4 signature scopes.
+# The region ListBuckets, GetBucketInfo and GetBucketLocation name. V4 signatures are
+# checked with the region in their own scope; it is not compared with this one.
 OSS_REGION = env_str("OSS_REGION", "cn-hangzhou")
 ORIGIN_TIMEOUT_SECONDS = float(env_str("ORIGIN_TIMEOUT_SECONDS", "10"))
 # The whole origin fetch (redirects, secondary origin and body included) ends by then:

@@ -2,11 +2,13 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from buckets.models import AccessKey
+from console.views import _page_or_partial
 
 
 def _get_key_for_user(request, key_id):
@@ -15,19 +17,25 @@ def _get_key_for_user(request, key_id):
 
 def _render_keys(request, **extra):
     ctx = {"access_keys": request.user.access_keys.all(), **extra}
-    template = (
-        "console/_access_key_list.html" if request.htmx else "console/access_keys.html"
+    return _page_or_partial(
+        request, "console/access_keys.html", "console/_access_key_list.html", ctx
     )
-    return render(request, template, ctx)
+
+
+def _keys_after_change(request):
+    """htmx swaps the fresh list in; a plain post redirects, so a reload repeats nothing."""
+    return _render_keys(request) if request.htmx else redirect("console-access-keys")
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @require_GET
 def access_key_list(request):
     return _render_keys(request)
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @never_cache  # the page carries a secret
 @require_POST
 def access_key_create(request):
@@ -37,6 +45,7 @@ def access_key_create(request):
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @require_POST
 def access_key_toggle(request, key_id):
     key = _get_key_for_user(request, key_id)
@@ -45,13 +54,14 @@ def access_key_toggle(request, key_id):
     messages.success(
         request, f"AccessKey {key.key_id} {'enabled' if key.is_active else 'disabled'}."
     )
-    return _render_keys(request) if request.htmx else redirect("console-access-keys")
+    return _keys_after_change(request)
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @require_POST
 def access_key_delete(request, key_id):
     key = _get_key_for_user(request, key_id)
     key.delete()
     messages.success(request, f"AccessKey {key_id} deleted.")
-    return _render_keys(request) if request.htmx else redirect("console-access-keys")
+    return _keys_after_change(request)

@@ -6,11 +6,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import reswap, retarget
 
 from console.rule_forms import DryRunForm, RuleForm
-from console.views import _bucket_context, _get_bucket_for_user
-from origin.api import dry_run
+from console.views import _bucket_context, _get_bucket_for_user, _page_or_partial
+from origin.dry_run import dry_run
 from origin.models import BackToOriginRule, OriginFetch
 
 
@@ -40,22 +41,28 @@ def _editor_context(request, bucket, **extra):
     )
 
 
-def _render_editor(request, bucket, **extra):
-    """The rule list: the whole editor for htmx, the settings page otherwise."""
+def _render_editor(request, bucket, partial="console/_rule_editor.html", **extra):
+    """The settings page with the rule editor open, or one partial of it for htmx."""
     ctx = _editor_context(request, bucket, **extra)
+    return _page_or_partial(request, "console/bucket_settings.html", partial, ctx)
+
+
+def _rule_list_after_change(request, bucket):
+    """htmx swaps the fresh rule list in; a plain post redirects, so a reload repeats nothing."""
     if request.htmx:
-        response = render(request, "console/_rule_editor.html", ctx)
-        return reswap(retarget(response, "#back-to-origin-section"), "outerHTML")
-    return render(request, "console/bucket_settings.html", ctx)
+        return _render_editor(request, bucket)
+    return redirect("console-rules", bucket.name)
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @require_GET
 def rule_list(request, name):
     return _render_editor(request, _get_bucket_for_user(request, name))
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @require_http_methods(["GET", "POST"])
 def rule_create(request, name):
     bucket = _get_bucket_for_user(request, name)
@@ -63,6 +70,7 @@ def rule_create(request, name):
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @require_http_methods(["GET", "POST"])
 def rule_edit(request, name, rule_id):
     bucket, rule = _get_rule_for_user(request, name, rule_id)
@@ -78,16 +86,14 @@ def _rule_form(request, bucket, rule):
             form.add_error(None, error)
         else:
             messages.success(request, f"Rule {form.instance.position} saved.")
-            return (
-                _render_editor(request, bucket)
-                if request.htmx
-                else redirect("console-rules", bucket.name)
-            )
-    ctx = _editor_context(request, bucket, form=form, editing_rule=rule)
-    template = (
-        "console/_rule_form.html" if request.htmx else "console/bucket_settings.html"
+            if not request.htmx:
+                return redirect("console-rules", bucket.name)
+            # The form targets its own panel; once saved, the rule list replaces the section.
+            response = _render_editor(request, bucket)
+            return reswap(retarget(response, "#back-to-origin-section"), "outerHTML")
+    return _render_editor(
+        request, bucket, "console/_rule_form.html", form=form, editing_rule=rule
     )
-    return render(request, template, ctx)
 
 
 @login_required
@@ -126,47 +132,40 @@ def rule_header_row(request, name):
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @require_http_methods(["GET", "POST"])
 def rule_clear(request, name, rule_id):
     bucket, rule = _get_rule_for_user(request, name, rule_id)
     if request.method == "POST":
         rule.clear()
         messages.success(request, f"Rule {rule.position} cleared.")
-        return (
-            _render_editor(request, bucket)
-            if request.htmx
-            else redirect("console-rules", bucket.name)
-        )
-    ctx = _editor_context(request, bucket, clearing_rule=rule)
-    return render(
-        request,
-        "console/_rule_clear_confirm.html"
-        if request.htmx
-        else "console/bucket_settings.html",
-        ctx,
+        return _rule_list_after_change(request, bucket)
+    return _render_editor(
+        request, bucket, "console/_rule_clear_confirm.html", clearing_rule=rule
     )
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @require_POST
 def rule_move(request, name, rule_id):
     bucket, rule = _get_rule_for_user(request, name, rule_id)
     rule.move(-1 if request.POST.get("direction") == "up" else 1)
-    return (
-        _render_editor(request, bucket)
-        if request.htmx
-        else redirect("console-rules", bucket.name)
-    )
+    return _rule_list_after_change(request, bucket)
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @require_POST
 def rule_dry_run(request, name):
     """Test a request: what a GET for this missing key would do (no fetch, nothing saved)."""
     bucket = _get_bucket_for_user(request, name)
     form = DryRunForm(request.POST)
     answer = dry_run(bucket, form.cleaned_request()) if form.is_valid() else None
-    ctx = _editor_context(request, bucket, dry_run_form=form, dry_run_answer=answer)
-    if request.htmx:
-        return render(request, "console/_dry_run.html", ctx)
-    return render(request, "console/bucket_settings.html", ctx)
+    return _render_editor(
+        request,
+        bucket,
+        "console/_dry_run.html",
+        dry_run_form=form,
+        dry_run_answer=answer,
+    )

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from buckets.errors import is_disk_full
@@ -60,6 +61,15 @@ def _redirect(request, url):
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
+def _page_or_partial(request, page, partial, ctx):
+    """The partial alone for an htmx swap; the full page (which includes it) otherwise.
+
+    Views that call this are decorated with vary_on_headers("HX-Request"), so no cache
+    (the browser's back button included) serves the partial as the page.
+    """
+    return render(request, partial if request.htmx else page, ctx)
+
+
 @login_required
 @require_GET
 def home(request):
@@ -74,6 +84,7 @@ def home(request):
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @require_http_methods(["GET", "POST"])
 def bucket_create(request):
     form = BucketCreateForm(request.POST or None, owner=request.user)
@@ -81,13 +92,11 @@ def bucket_create(request):
         bucket = form.save()
         messages.success(request, f"Bucket {bucket.name} created.")
         return _redirect(request, reverse("console-bucket", args=[bucket.name]))
-    template = (
-        "console/_bucket_create_form.html"
-        if request.htmx
-        else "console/bucket_create.html"
-    )
-    return render(
-        request, template, {"form": form, "buckets": request.user.buckets.all()}
+    return _page_or_partial(
+        request,
+        "console/bucket_create.html",
+        "console/_bucket_create_form.html",
+        {"form": form, "buckets": request.user.buckets.all()},
     )
 
 
@@ -112,6 +121,7 @@ def bucket_overview(request, name):
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @require_POST
 def bucket_delete(request, name):
     bucket = _get_bucket_for_user(request, name)
@@ -126,6 +136,7 @@ def bucket_delete(request, name):
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @require_GET
 def bucket_files(request, name):
     bucket = _get_bucket_for_user(request, name)
@@ -147,9 +158,9 @@ def bucket_files(request, name):
         folders=[(folder[len(prefix) :], folder) for folder in listing.common_prefixes],
         breadcrumbs=_breadcrumbs(prefix),
     )
-    if request.htmx and request.htmx.target == "file-table":
-        return render(request, "console/_file_table.html", ctx)
-    return render(request, "console/bucket_files.html", ctx)
+    return _page_or_partial(
+        request, "console/bucket_files.html", "console/_file_table.html", ctx
+    )
 
 
 def _breadcrumbs(prefix):
@@ -161,6 +172,7 @@ def _breadcrumbs(prefix):
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @csrf_exempt  # the upload handler must be in place before the CSRF check reads the body
 @require_POST
 def files_upload(request, name):
@@ -209,6 +221,7 @@ def _files_upload(request, name):
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @require_POST
 def folder_create(request, name):
     bucket = _get_bucket_for_user(request, name)
@@ -226,6 +239,7 @@ def folder_create(request, name):
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @require_GET
 def object_detail(request, name):
     bucket = _get_bucket_for_user(request, name)
@@ -238,10 +252,9 @@ def object_detail(request, name):
         object_url=request.build_absolute_uri(f"/{bucket.name}/{quote(obj.key)}"),
         back_url=_files_url(bucket, _parent_prefix(obj.key)),
     )
-    template = (
-        "console/_object_detail.html" if request.htmx else "console/object_detail.html"
+    return _page_or_partial(
+        request, "console/object_detail.html", "console/_object_detail.html", ctx
     )
-    return render(request, template, ctx)
 
 
 @login_required
@@ -254,6 +267,7 @@ def object_download(request, name):
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @require_http_methods(["GET", "POST"])
 def object_delete(request, name):
     bucket = _get_bucket_for_user(request, name)
@@ -264,12 +278,12 @@ def object_delete(request, name):
         messages.success(request, f"Deleted {obj.key}.")
         return _redirect(request, back_url)
     ctx = _bucket_context(request, bucket, "files", obj=obj, back_url=back_url)
-    template = (
-        "console/_object_delete_confirm.html"
-        if request.htmx
-        else "console/object_delete.html"
+    return _page_or_partial(
+        request,
+        "console/object_delete.html",
+        "console/_object_delete_confirm.html",
+        ctx,
     )
-    return render(request, template, ctx)
 
 
 @login_required
@@ -284,6 +298,7 @@ def bucket_settings(request, name):
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @require_http_methods(["GET", "POST"])
 def acl_edit(request, name):
     bucket = _get_bucket_for_user(request, name)
@@ -292,12 +307,12 @@ def acl_edit(request, name):
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, f"ACL set to {bucket.get_acl_display()}.")
+        if not request.htmx:
+            return redirect("console-settings", bucket.name)
         editing = False
     ctx = _bucket_context(
         request, bucket, "settings", acl_form=form, acl_editing=editing
     )
-    if request.htmx:
-        return render(request, "console/_acl_section.html", ctx)
-    if request.method == "POST" and not editing:
-        return redirect("console-settings", bucket.name)
-    return render(request, "console/bucket_settings.html", ctx)
+    return _page_or_partial(
+        request, "console/bucket_settings.html", "console/_acl_section.html", ctx
+    )

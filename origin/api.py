@@ -1,7 +1,5 @@
 """JSON API for Back-to-Origin rules, the fetch log and the dry run (/api/v1/buckets/{name}/...)."""
 
-import time
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
@@ -13,8 +11,7 @@ from rest_framework.views import APIView
 
 from buckets.models import Bucket
 from buckets.numbers import parse_decimal
-from origin import engine, fetch
-from origin.mirroring import private_cookies
+from origin.dry_run import dry_run
 from origin.models import BackToOriginRule, OriginFetch
 
 
@@ -207,68 +204,6 @@ class DryRunRequestSerializer(serializers.Serializer):
         default=False,
         help_text="Also send a HEAD to the origin URL (this contacts the origin).",
     )
-
-
-def dry_run(bucket, data):
-    """The dry run's answer: pure engine work, plus an optional guarded HEAD probe."""
-    rules = BackToOriginRule.objects.engine_rules(bucket)
-    decision = engine.decide(
-        rules,
-        data["key"],
-        data["status"],
-        data["headers"],
-        data["query"],
-        private_cookies(),
-    )
-    answer = {
-        "matched": decision.rule is not None,
-        "rule_id": decision.rule.rule_id if decision.rule else None,
-        "position": decision.rule.position if decision.rule else None,
-        "mode": decision.rule.mode if decision.rule else None,
-        "not_matched": [
-            {"position": position, "reason": reason}
-            for position, reason in decision.mismatches
-        ],
-    }
-    if decision.internal_key:
-        answer["internal"] = {
-            "key": decision.internal_key,
-            "exists": bucket.stored_objects.filter(key=decision.internal_key).exists(),
-        }
-    elif decision.redirection is not None:
-        answer["redirect"] = {
-            "status": decision.redirection.status,
-            "location": decision.redirection.location,
-        }
-    elif decision.rule is not None:
-        answer["mirror"] = {
-            "origin_url": decision.origin_url,
-            "secondary_origin_url": decision.secondary_origin_url,
-            "probe_url": decision.rule.probe_url,
-            "headers": decision.origin_headers,
-        }
-        if data["probe"]:
-            answer["probe"] = probe_origin(decision.origin_url, decision.origin_headers)
-    return answer
-
-
-def probe_origin(url, headers):
-    """A HEAD through the same SSRF guard as mirroring; reports status and timing."""
-    started = time.monotonic()
-    try:
-        status_code = fetch.head_origin(url, headers)
-        result = {"status": status_code, "error": "", "contacted_origin": True}
-    except fetch.OriginError as error:
-        # The SSRF guard refuses before connecting: saying "contacted" would be untrue.
-        result = {
-            "status": None,
-            "error": error.message,
-            "contacted_origin": error.reason != "refused",
-        }
-    return {
-        **result,
-        "elapsed_ms": int((time.monotonic() - started) * 1000),
-    }
 
 
 class DryRunView(APIView):

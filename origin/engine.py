@@ -2,7 +2,8 @@
 
 Rules arrive as frozen dataclasses (models adapt with `rule.to_engine()`); the
 functions here decide which rule applies and what the origin request or the
-redirect looks like. The runtime and the dry run both call them.
+redirect looks like. `decide()` is the one decision: the runtime executes it
+(origin/middleware.py) and the dry run shows it (origin/dry_run.py).
 """
 
 import re
@@ -129,6 +130,11 @@ def mismatch_reason(rule, key, status, request_headers):
         return f"key does not end with {rule.key_suffix!r}"
     if rule.http_status is not None and rule.http_status != status:
         return f"status would be {status}, rule wants {rule.http_status}"
+    if rule.mode == REDIRECT and rule.redirect_type == INTERNAL and status != 404:
+        # Serving another key of the bucket to a request that was refused would bypass access.
+        return (
+            "an Internal rule only serves missing objects the requester may read (404)"
+        )
     lowered = {name.lower(): value for name, value in _header_items(request_headers)}
     for condition in rule.include_headers:
         value = lowered.get(condition.name.lower())
@@ -144,10 +150,7 @@ def select_rule(rules, key, status, request_headers):
 
     First match wins: there is no fall-through, even if that rule's origin fails.
     """
-    for rule in sorted(rules, key=lambda rule: rule.position):
-        if mismatch_reason(rule, key, status, request_headers) is None:
-            return rule
-    return None
+    return decide(rules, key, status, request_headers).rule
 
 
 def _header_items(headers):
@@ -276,7 +279,8 @@ def redirect_location(rule, key, query=""):
 
 @dataclass(frozen=True)
 class Decision:
-    """What a GET for a missing key would do: the dry run's answer."""
+    """What a GET answered with an error status does instead: everything the runtime
+    needs to execute it, and what the dry run shows."""
 
     rule: Rule | None
     mismatches: tuple = ()  # (position, reason) of the rules tried before the match
@@ -287,6 +291,15 @@ class Decision:
     origin_headers: dict = field(default_factory=dict)
     redirection: Redirection | None = None
     internal_key: str = ""  # an Internal rule serves this key of the same bucket
+
+    @property
+    def action(self):
+        """MIRROR, REDIRECT or INTERNAL; None when no rule applies."""
+        if self.rule is None:
+            return None
+        if self.rule.mode == MIRROR:
+            return MIRROR
+        return INTERNAL if self.rule.redirect_type == INTERNAL else REDIRECT
 
 
 def decide(rules, key, status, request_headers, query="", private_cookies=()):

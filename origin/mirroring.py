@@ -1,4 +1,5 @@
-"""What a GET for a missing object does once a rule matched (SPEC §4)."""
+"""The executor of mirroring decisions: what a GET for a missing object does once a
+Mirroring rule matched (SPEC §4, §9)."""
 
 import base64
 import errno
@@ -6,7 +7,7 @@ import logging
 import time
 
 from django.conf import settings
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from buckets import errors
@@ -19,16 +20,12 @@ from buckets.storage import (
     commit_object,
     ensure_room_for,
 )
-from origin import engine, fetch
+from origin import fetch
 from origin.flight import FetchSlot, KeyFlight
 from origin.models import OriginFetch
+from origin.redirection import redirect_response
 
 logger = logging.getLogger(__name__)
-
-
-def private_cookies():
-    """Cookies of this server (console session, CSRF) that no origin may receive."""
-    return (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME)
 
 
 class MirrorInterrupted(ConnectionResetError):
@@ -45,37 +42,9 @@ def mirror_failed(message):
     return errors.OssError(424, "MirrorFailed", message)
 
 
-def apply_rule(request, bucket, key, rule):
-    if rule.mode == engine.REDIRECT and rule.redirect_type == engine.INTERNAL:
-        return _internal_rewrite(request, bucket, key, rule)
-    if rule.mode == engine.REDIRECT:
-        redirection = engine.redirect_location(
-            rule, key, request.META.get("QUERY_STRING", "")
-        )
-        return _redirect(request, redirection.status, redirection.location)
-    return MirrorFetch(request, bucket, key, rule).respond()
-
-
-def _internal_rewrite(request, bucket, key, rule):
-    """Serve the rule's target key from the same bucket (200), or NoSuchKey; no 3xx."""
-    target = engine.redirect_target_key(rule, key)
-    obj = StoredObject.objects.filter(bucket=bucket, key=target).first()
-    try:
-        if obj is None:
-            raise errors.no_such_key(key)
-        response = serve_object(request, obj)
-    except errors.OssError as error:
-        return error.response(request)
-    response["x-oss-request-id"] = request.oss_request_id
-    return response
-
-
-def _redirect(request, status, location):
-    response = HttpResponse(status=status)
-    response["Location"] = location
-    response["Content-Length"] = "0"
-    response["x-oss-request-id"] = request.oss_request_id
-    return response
+def mirror(request, target, decision):
+    """Execute a mirroring decision for `target` (a GetObject of a missing key)."""
+    return MirrorFetch(request, target.bucket, target.key, decision).respond()
 
 
 def _saved_metadata(headers):
@@ -90,11 +59,12 @@ def _saved_metadata(headers):
 class MirrorFetch:
     """One request's mirroring: single flight, origin request, answer, fetch log."""
 
-    def __init__(self, request, bucket, key, rule):
+    def __init__(self, request, bucket, key, decision):
         self.request = request
         self.bucket = bucket
         self.key = key
-        self.rule = rule
+        self.decision = decision
+        self.rule = decision.rule
         self.flight = KeyFlight(bucket.pk, key)
         self.slot = FetchSlot()
         self.origin_url = ""
@@ -116,7 +86,7 @@ class MirrorFetch:
                 bucket=self.bucket, key=self.key
             ).first()
             if existing is not None:  # a fetch we waited for saved it
-                return self._serve(existing)
+                return serve_object(self.request, existing)
             earlier = self.flight.outcome_since(waiting_since)
             if earlier is not None:
                 # The fetch we waited for failed: the same answer, no second request.
@@ -127,8 +97,6 @@ class MirrorFetch:
             response = self._fetch()
             handed_over = isinstance(response, StreamingHttpResponse)
             return response
-        except Exception as error:  # noqa: BLE001 - answered as OSS XML, never HTML
-            return errors.from_exception(error).response(self.request)
         finally:
             if not handed_over:
                 self.release()
@@ -140,25 +108,19 @@ class MirrorFetch:
     # -- the origin request -------------------------------------------------
 
     def _fetch(self):
-        rule = self.rule
+        rule, decision = self.rule, self.decision
         self.deadline = fetch.Deadline()  # probe, redirects and body included
-        base_url = None
+        self.origin_url = decision.origin_url
         if (
-            rule.secondary_url
+            decision.secondary_origin_url
             and rule.probe_url
             and not fetch.probe_ok(rule.probe_url, self.deadline)
         ):
-            base_url = rule.secondary_url
-        self.origin_url = engine.build_origin_url(
-            rule, self.key, self.request.META.get("QUERY_STRING", ""), base_url=base_url
-        )
-        headers = engine.origin_request_headers(
-            rule, self.request.headers, private_cookies()
-        )
+            self.origin_url = decision.secondary_origin_url
         try:
             origin = fetch.open_origin(
                 self.origin_url,
-                headers,
+                decision.origin_headers,
                 follow_redirects=rule.follow_redirects,
                 deadline=self.deadline,
             )
@@ -193,14 +155,8 @@ class MirrorFetch:
             saved = transfer.run_to_end()
             if saved is None:
                 raise transfer.failure
-            return self._serve(saved)
+            return serve_object(self.request, saved)
         return self._streaming_response(origin, transfer)
-
-    def _serve(self, obj):
-        response = serve_object(self.request, obj)
-        # The endpoint wrapper adds the request id only to the answer this one replaces.
-        response["x-oss-request-id"] = self.request.oss_request_id
-        return response
 
     def _non_200(self, origin):
         if origin.status == 404:
@@ -216,7 +172,7 @@ class MirrorFetch:
                 message=f"Location: {location}"[:1024],
             )
             self.flight.record_outcome({"status": origin.status, "location": location})
-            return _redirect(self.request, origin.status, location)
+            return redirect_response(origin.status, location)
         return self._fail(
             OriginFetch.Outcome.FAILED,
             mirror_failed(
@@ -233,7 +189,6 @@ class MirrorFetch:
         if origin.content_length is not None:
             response["Content-Length"] = str(origin.content_length)
         response["x-oss-tag"] = "MIRROR"
-        response["x-oss-request-id"] = self.request.oss_request_id
         return response
 
     # -- outcomes -----------------------------------------------------------
@@ -260,7 +215,7 @@ class MirrorFetch:
 
     def _replay(self, earlier):
         if "location" in earlier:
-            return _redirect(self.request, earlier["status"], earlier["location"])
+            return redirect_response(earlier["status"], earlier["location"])
         if earlier.get("code") == "NoSuchKey":
             return errors.no_such_key(self.key).response(self.request)
         error = errors.OssError(earlier["status"], earlier["code"], earlier["message"])

@@ -1,12 +1,14 @@
 """Back-to-Origin rules: up to BACK_TO_ORIGIN_MAX_RULES ordered rules per bucket.
 
 Fields map one-to-one onto OSS RoutingRule XML (reference §2.2), noted per field.
-All validation lives in `clean()`, shared by the console form, the API and the XML parser.
+Validation is `clean()`, built on the value checks in origin/rule_checks.py; the
+console form, the JSON API and PUT ?website all save through it, so they accept
+and refuse the same rules.
 """
 
 import functools
-import ipaddress
-import re
+from dataclasses import dataclass
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -14,22 +16,8 @@ from django.db import models, transaction
 from django.utils.text import capfirst
 
 from buckets.models import Bucket
-from buckets.numbers import parse_decimal
-from origin import engine
-from origin.addresses import internal_host_reason, ip_literal
+from origin import engine, rule_checks
 
-_HOST_RE = re.compile(
-    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$"
-)
-_IPV6_RE = re.compile(r"^\[[0-9A-Fa-f:.]+\]$")
-_BAD_PATH_CHARS_RE = re.compile(r"[\s?#\\\x00-\x1f\x7f]")
-_URL_RE = re.compile(
-    r"^(?P<protocol>https?)://(?P<host>[^/?#]*)(?P<path>/[^?#]*)?(?P<query>\?[^#]*)?$"
-)
-# No rule value needs a control character, and XML 1.0 cannot carry U+FFFE, U+FFFF or a
-# lone surrogate: refusing them keeps GET ?website well-formed (SPEC §9).
-_UNSTORABLE_CHARS_RE = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
-_CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f]")
 # Labels of the header lists, as the console shows them.
 HEADER_LIST_LABELS = {
     "include_headers": "Header condition",
@@ -250,17 +238,19 @@ class BackToOriginRule(models.Model):
 
         check("http_status", self._clean_http_status)
         check("host", self._clean_host)
-        check("path", lambda: _check_path(self.path, "Path"))
+        check("path", lambda: rule_checks.check_path(self.path, "Path"))
         check(
-            "key_prefix", lambda: _check_key_part(self.key_prefix, "File Name Prefix")
+            "key_prefix",
+            lambda: rule_checks.check_key_part(self.key_prefix, "File Name Prefix"),
         )
         check(
-            "key_suffix", lambda: _check_key_part(self.key_suffix, "File Name Suffix")
+            "key_suffix",
+            lambda: rule_checks.check_key_part(self.key_suffix, "File Name Suffix"),
         )
         labels = HEADER_LIST_LABELS
         check(
             "include_headers",
-            lambda: _check_header_pairs(
+            lambda: rule_checks.check_header_pairs(
                 self.include_headers, labels["include_headers"], condition=True
             ),
         )
@@ -269,26 +259,34 @@ class BackToOriginRule(models.Model):
             check("probe_url", self._clean_probe)
             check(
                 "pass_headers",
-                lambda: _check_header_names(self.pass_headers, labels["pass_headers"]),
+                lambda: rule_checks.check_header_names(
+                    self.pass_headers, labels["pass_headers"]
+                ),
             )
             check(
                 "remove_headers",
-                lambda: _check_header_names(
+                lambda: rule_checks.check_header_names(
                     self.remove_headers, labels["remove_headers"]
                 ),
             )
             check(
                 "set_headers",
-                lambda: _check_header_pairs(self.set_headers, labels["set_headers"]),
+                lambda: rule_checks.check_header_pairs(
+                    self.set_headers, labels["set_headers"]
+                ),
             )
             check("replace_prefix_with", self._clean_replace_prefix)
         else:
             check("redirect_code", self._clean_redirect_code)
             check("redirect_target", self._clean_redirect_target)
+            if self.is_internal:
+                check("protocol", self._clean_internal_protocol)
         # On the values that would be stored; a field refused above keeps its one message.
         for name, label, strings in self._stored_strings():
             if name not in errors:
-                check(name, functools.partial(_check_storable, strings, label))
+                check(
+                    name, functools.partial(rule_checks.check_storable, strings, label)
+                )
         # Only a valid prefix and suffix are compared with the stored rules.
         if not {"key_prefix", "key_suffix"} & errors.keys():
             check("key_prefix", self._clean_unique_condition)
@@ -303,7 +301,7 @@ class BackToOriginRule(models.Model):
                 value = getattr(self, field.attname)
                 yield field.name, capfirst(field.verbose_name), [str(value or "")]
         for name, label in HEADER_LIST_LABELS.items():
-            yield name, label, list(_strings_in(getattr(self, name)))
+            yield name, label, list(rule_checks.strings_in(getattr(self, name)))
 
     def _drop_other_mode_options(self):
         """Keep only the options of the chosen mode, so a stored row maps onto one RoutingRule."""
@@ -318,7 +316,11 @@ class BackToOriginRule(models.Model):
 
     def _clean_http_status(self):
         if self.is_mirror:
-            self.http_status = 404  # fixed for mirroring
+            # Refused, not rewritten: a 403 rule saved as 404 would fire where it was not meant to.
+            if self.http_status != 404:
+                raise ValidationError(
+                    "Mirroring applies to missing objects only: the HTTP Status Code must be 404."
+                )
         elif not 400 <= (self.http_status or 0) <= 599:
             raise ValidationError("The HTTP status code must be between 400 and 599.")
 
@@ -327,11 +329,24 @@ class BackToOriginRule(models.Model):
         return not self.is_mirror and self.redirect_type == self.RedirectType.INTERNAL
 
     def _clean_host(self):
-        if self.is_internal:  # an internal rewrite never leaves the bucket
+        if self.is_internal:
+            # An internal rewrite never leaves the bucket: an origin given with it would be
+            # ignored, so it is refused (for the protocol and the Redirection Code, the
+            # defaults https and 301 stand for "not given").
+            if self.host.strip():
+                raise ValidationError(
+                    "An Internal rule serves the target file from this bucket: it takes no Domain or IP."
+                )
             self.host = ""
             return
-        _check_host_port(self.host, "Domain or IP")
+        rule_checks.check_host_port(self.host, "Domain or IP")
         self.host = self.host.strip().rstrip("/")
+
+    def _clean_internal_protocol(self):
+        if self.protocol != self.Protocol.HTTPS:
+            raise ValidationError(
+                "An Internal rule serves the target file from this bucket: it takes no protocol other than the default https."
+            )
 
     def _clean_secondary(self):
         if self.probe_url and not self.secondary_url:
@@ -341,12 +356,7 @@ class BackToOriginRule(models.Model):
         # Stripped first, or a trailing space would end up before the added "/".
         self.secondary_url = self.secondary_url.strip()
         if self.secondary_url:
-            _check_url(self.secondary_url, "Secondary origin URL")
-            if "?" in self.secondary_url:
-                # The file name is appended to the secondary URL, so it must end in its path.
-                raise ValidationError(
-                    "Secondary origin URL must not have a query string: the file name is added after it."
-                )
+            rule_checks.split_origin_url(self.secondary_url, "Secondary origin URL")
             if not self.secondary_url.endswith("/"):
                 self.secondary_url += "/"
 
@@ -357,18 +367,25 @@ class BackToOriginRule(models.Model):
             )
         self.probe_url = self.probe_url.strip()
         if self.probe_url:
-            _check_url(self.probe_url, "Probe URL")
+            rule_checks.check_url(self.probe_url, "Probe URL")
 
     def _clean_replace_prefix(self):
         if self.replace_prefix and not self.key_prefix:
             raise ValidationError("Replacing the file prefix needs a File Name Prefix.")
         if not self.replace_prefix:
             self.replace_prefix_with = ""
-        _check_path(self.replace_prefix_with, "Replace prefix with")
+        rule_checks.check_path(self.replace_prefix_with, "Replace prefix with")
 
     def _clean_redirect_code(self):
         if self.redirect_code not in self.RedirectCode.values:
             raise ValidationError("The Redirection Code must be 301, 302 or 307.")
+        if (
+            self.is_internal
+            and self.redirect_code != self.RedirectCode.MOVED_PERMANENTLY
+        ):
+            raise ValidationError(
+                "An Internal rule serves the target file instead of redirecting: it takes no Redirection Code other than the default 301."
+            )
 
     def _clean_redirect_target(self):
         target = self.redirect_target
@@ -402,7 +419,7 @@ class BackToOriginRule(models.Model):
             (self.target_fixed_path, "Fixed URL path"),
             (self.replace_prefix_with, "Replacement prefix"),
         ):
-            _check_path(value, label)
+            rule_checks.check_path(value, label)
 
     def _other_rules(self):
         others = BackToOriginRule.objects.filter(bucket_id=self.bucket_id)
@@ -529,204 +546,6 @@ def _renumber(bucket_id, rules=None):
             rule.position = position
 
 
-# -- field validators (shared by clean(), and by the API and XML parser later) --
-
-
-def _check_host_port(value, label):
-    """`host[:port]` of an origin: a DNS name or IP literal, never internal unless allowed."""
-    value = (value or "").strip().rstrip("/")
-    if not value:
-        raise ValidationError(f"{label} is required.")
-    if "@" in value:
-        raise ValidationError(f"{label} must not contain user information (@).")
-    if re.search(r"[\s/?#\\]", value):
-        raise ValidationError(
-            f"{label} must be a domain name or IP address with an optional port, without spaces or a path."
-        )
-    host, port = value, None
-    if value.startswith("["):
-        host, _, rest = value.partition("]")
-        host += "]"
-        if rest:
-            if not rest.startswith(":"):
-                raise ValidationError(f"{label} is not a valid address.")
-            port = rest[1:]
-    elif value.count(":") == 1:
-        host, port = value.split(":")
-    if port is not None and not 1 <= _port_number(port) <= 65535:
-        raise ValidationError(f"The port in {label} must be a number from 1 to 65535.")
-    # The bracket pattern alone would let "[1:2:3]" through: it must parse as IPv6 too.
-    is_ipv6 = bool(_IPV6_RE.match(host)) and isinstance(
-        ip_literal(host), ipaddress.IPv6Address
-    )
-    if not (_HOST_RE.match(host) or is_ipv6) or len(host) > 253:
-        raise ValidationError(f"{host!r} is not a valid domain name or IP address.")
-    reason = internal_host_reason(host)
-    if reason and not settings.ORIGIN_ALLOW_PRIVATE:
-        raise ValidationError(
-            f"{host} is {reason}; origins on internal networks are not allowed."
-        )
-    return host, port
-
-
-def _port_number(text):
-    """The port's value, 0 for anything that is not a port (even 5,000 digits)."""
-    try:
-        return parse_decimal(text, max_value=65535)
-    except ValueError:
-        return 0
-
-
-def _check_url(url, label):
-    if _CONTROL_CHARS_RE.search((url or "").strip()):
-        raise ValidationError(f"{label} must not contain control characters or tabs.")
-    match = _URL_RE.match((url or "").strip())
-    if not match:
-        raise ValidationError(f"{label} must be a full http:// or https:// URL.")
-    _check_host_port(match["host"], label)
-    _check_path(match["path"] or "", label)
-
-
-def _check_path(value, label):
-    if _BAD_PATH_CHARS_RE.search(value or ""):
-        raise ValidationError(
-            f"{label} must not contain spaces, control characters, ?, # or \\."
-        )
-    if any(segment in (".", "..") for segment in (value or "").split("/")):
-        raise ValidationError(f"{label} must not contain . or .. segments.")
-
-
-def _is_latin1(value):
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _utf8_length(value):
-    # surrogatepass: a lone surrogate is refused later with a clear message, not a crash here.
-    return len(value.encode("utf-8", "surrogatepass"))
-
-
-def _check_key_part(value, label):
-    """Prefixes and suffixes are parts of object keys: the same characters are allowed."""
-    if _utf8_length(value) > 1023:
-        raise ValidationError(f"{label} is longer than 1023 bytes.")
-    if _CONTROL_CHARS_RE.search(value):
-        raise ValidationError(f"{label} must not contain control characters.")
-
-
-def _check_header_name(name, label, condition=False):
-    if not name:
-        raise ValidationError(f"{label}: a header name is empty.")
-    if _utf8_length(name) > engine.MAX_HEADER_BYTES:
-        raise ValidationError(
-            f"{label}: header name {name[:40]!r}… is longer than {engine.MAX_HEADER_BYTES} bytes."
-        )
-    if not engine.HEADER_NAME_RE.match(name):
-        raise ValidationError(
-            f"{label}: {name!r} is not a valid header name (letters, digits and - only)."
-        )
-    reason = None if condition else engine.forbidden_header_reason(name)
-    if reason:
-        raise ValidationError(f"{label}: {name} cannot be transmitted: {reason}.")
-
-
-def _check_list_size(items, label):
-    if len(items) > engine.MAX_HEADERS_PER_LIST:
-        raise ValidationError(
-            f"{label}: at most {engine.MAX_HEADERS_PER_LIST} headers."
-        )
-    lowered = [
-        str(item[0] if isinstance(item, list | tuple) else item).lower()
-        for item in items
-    ]
-    duplicates = sorted({name for name in lowered if lowered.count(name) > 1})
-    if duplicates:
-        raise ValidationError(
-            f"{label}: {', '.join(duplicates)} is listed more than once."
-        )
-
-
-def _each_error(items, check):
-    """Run check on every item and report all failures together."""
-    messages = []
-    for item in items:
-        try:
-            check(item)
-        except ValidationError as error:
-            messages.extend(error.messages)
-    if messages:
-        raise ValidationError(messages)
-
-
-def _check_header_names(names, label):
-    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
-        raise ValidationError(f"{label}: expected a list of header names.")
-    _check_list_size(names, label)
-    _each_error(names, lambda name: _check_header_name(name, label))
-
-
-def _check_header_pairs(pairs, label, condition=False):
-    if not isinstance(pairs, list) or not all(
-        isinstance(pair, list | tuple)
-        and len(pair) == 2
-        and all(isinstance(part, str) for part in pair)
-        for pair in pairs
-    ):
-        raise ValidationError(f"{label}: expected a list of name and value pairs.")
-    _check_list_size(pairs, label)
-
-    def check_pair(pair):
-        name, value = pair
-        _check_header_name(name, label, condition)
-        if not condition and not _is_latin1(value):
-            raise ValidationError(
-                f"{label}: the value of {name} must use Latin-1 characters only (HTTP header values cannot carry others)."
-            )
-        if "\r" in value or "\n" in value:
-            raise ValidationError(
-                f"{label}: the value of {name} must not contain line breaks (CR/LF)."
-            )
-        if value != value.strip(" \t"):
-            raise ValidationError(
-                f"{label}: the value of {name} must not start or end with a space or tab "
-                "(HTTP drops them, so the rule could never work as typed)."
-            )
-        if _CONTROL_CHARS_RE.search(value):
-            raise ValidationError(
-                f"{label}: the value of {name} must not contain control characters (tabs included)."
-            )
-        if _utf8_length(value) > engine.MAX_HEADER_BYTES:
-            raise ValidationError(
-                f"{label}: the value of {name} is longer than {engine.MAX_HEADER_BYTES} bytes."
-            )
-        if not value and not condition:
-            raise ValidationError(f"{label}: {name} needs a value.")
-
-    _each_error(pairs, check_pair)
-
-
-def _strings_in(value):
-    """Every string inside a JSON value (the header lists hold lists of strings)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings_in(item)
-
-
-def _check_storable(strings, label):
-    for value in strings:
-        found = _UNSTORABLE_CHARS_RE.search(value)
-        if found:
-            raise ValidationError(
-                f"{label} must not contain control characters, U+FFFE, U+FFFF or "
-                f"unpaired surrogates (found U+{ord(found.group()):04X})."
-            )
-
-
 class OriginFetchQuerySet(models.QuerySet):
     def counts_by_rule(self, bucket):
         """{rule id: {"saved": n, "failed": n, "total": n}} for the bucket, in one query."""
@@ -789,6 +608,15 @@ class OriginFetch(models.Model):
         return f"{self.origin_url} → {self.outcome}"
 
 
+@dataclass(frozen=True)
+class WebsiteFallback:
+    """An IndexDocument or ErrorDocument answer: serve an object (with a status), or redirect."""
+
+    serve: object = None  # a StoredObject
+    status: int = 200
+    location: str = ""
+
+
 class WebsiteDocuments(models.Model):
     """IndexDocument and ErrorDocument of a bucket's OSS website configuration.
 
@@ -816,3 +644,37 @@ class WebsiteDocuments(models.Model):
     @property
     def is_empty(self):
         return not (self.index_suffix or self.error_key)
+
+    def fallback_for(self, key):
+        """What a missing `key` that no rule matched is answered with (reference §3.1):
+        an index page or the error document to serve, a redirect to the folder, or None."""
+        bucket = self.bucket
+        if self.index_suffix:
+            if key.endswith("/"):
+                index = bucket.stored_objects.filter(
+                    key=key + self.index_suffix
+                ).first()
+                if index is not None:
+                    return WebsiteFallback(serve=index)
+            elif self.index_support_sub_dir and self.index_type in (0, 2):
+                index = bucket.stored_objects.filter(
+                    key=f"{key}/{self.index_suffix}"
+                ).first()
+                if index is not None and self.index_type == 0:
+                    return WebsiteFallback(location=f"/{bucket.name}/{quote(key)}/")
+                if index is not None:
+                    return WebsiteFallback(serve=index)
+        if self.error_key:
+            page = bucket.stored_objects.filter(key=self.error_key).first()
+            if page is not None:
+                return WebsiteFallback(serve=page, status=self.error_http_status)
+        return None
+
+    def clean(self):
+        errors = {}
+        if self.index_type not in (0, 1, 2):
+            errors["index_type"] = "IndexDocument/Type must be 0, 1 or 2."
+        if self.error_http_status not in (200, 404):
+            errors["error_http_status"] = "ErrorDocument/HttpStatus must be 200 or 404."
+        if errors:
+            raise ValidationError(errors)

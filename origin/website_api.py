@@ -2,8 +2,10 @@
 
 from django.http import HttpResponse
 
-from buckets import errors, operations
-from origin import website
+from buckets import errors
+from buckets.oss_access import owned_bucket, read_xml_body
+from origin import website_config
+from origin.website_xml import WebsiteError
 
 
 def _as_oss_error(error):
@@ -13,11 +15,11 @@ def _as_oss_error(error):
 
 
 def put_bucket_website(request, bucket_name):
-    bucket = operations.owned_bucket(request, bucket_name)
-    body = operations.read_xml_body(request)
+    bucket = owned_bucket(request, bucket_name)
+    body = read_xml_body(request)
     try:
-        website.replace_configuration(bucket, body)
-    except website.WebsiteError as error:
+        website_config.replace_configuration(bucket, body)
+    except WebsiteError as error:
         raise _as_oss_error(error) from None
     response = HttpResponse(status=200)
     response["Content-Length"] = "0"
@@ -25,8 +27,8 @@ def put_bucket_website(request, bucket_name):
 
 
 def get_bucket_website(request, bucket_name):
-    bucket = operations.owned_bucket(request, bucket_name)
-    body = website.website_xml(bucket)
+    bucket = owned_bucket(request, bucket_name)
+    body = website_config.configuration_xml(bucket)
     if body is None:
         raise errors.OssError(
             404,
@@ -40,7 +42,7 @@ def get_bucket_website(request, bucket_name):
 
 
 def delete_bucket_website(request, bucket_name):
-    bucket = operations.owned_bucket(request, bucket_name)
-    website.delete_configuration(bucket)
+    bucket = owned_bucket(request, bucket_name)
+    website_config.delete_configuration(bucket)
     response = HttpResponse(status=204)
     return response

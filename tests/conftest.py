@@ -1,11 +1,22 @@
+"""Fixtures the whole suite shares: users and their clients, buckets, rules, access
+keys, loopback origins, and the live gunicorn server for the SDK tests."""
+
 import os
 import shutil
+import threading
+import uuid
 
+import oss2
 import pytest
 from django.test import Client
+from rest_framework.test import APIClient
 
-from buckets.models import Bucket
+from buckets.models import AccessKey, Bucket
 from buckets.storage import ObjectMetadata, ObjectWriter, commit_object
+from origin import fetch
+from origin.models import BackToOriginRule
+from tests.origin_server import OriginServer
+from tests.signing import KeyPair, send_signed, sign_request
 
 PASSWORD = "correct-horse-battery"
 
@@ -32,6 +43,17 @@ def isolated_data_dir(settings, tmp_path):
         },
     }
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """MD5 instead of PBKDF2 for the whole suite: creating alice and bob would
+    otherwise cost ~0.4 s a test. No test needs the real hasher (the live servers
+    in a subprocess keep theirs)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# -- users and their clients -------------------------------------------------------
 
 
 @pytest.fixture
@@ -69,14 +91,46 @@ def bob_client(bob):
 
 
 @pytest.fixture
+def api(alice):
+    """alice logged on to the JSON API (DRF's client: `format="json"` bodies)."""
+    client = APIClient()
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_api(bob):
+    client = APIClient()
+    client.force_login(bob)
+    return client
+
+
+# -- buckets, objects and rules ----------------------------------------------------
+
+
+@pytest.fixture
 def bucket(alice):
     return Bucket.objects.create(owner=alice, name="alice-bucket")
+
+
+@pytest.fixture
+def photos(alice):
+    """alice's second bucket."""
+    return Bucket.objects.create(owner=alice, name="alice-photos")
 
 
 @pytest.fixture
 def public_bucket(alice):
     return Bucket.objects.create(
         owner=alice, name="alice-public", acl=Bucket.Acl.PUBLIC_READ
+    )
+
+
+@pytest.fixture
+def open_bucket(alice):
+    """A bucket anyone may write to."""
+    return Bucket.objects.create(
+        owner=alice, name="open-bucket", acl=Bucket.Acl.PUBLIC_READ_WRITE
     )
 
 
@@ -92,6 +146,167 @@ def put_object():
             )
 
     return put
+
+
+@pytest.fixture
+def make_rule():
+    """make_rule(bucket, **fields): a saved rule, last in the bucket's order; the host
+    is www.example.com unless given, every other field the model's default."""
+
+    def make(bucket, **fields):
+        rule = BackToOriginRule(bucket=bucket, **{"host": "www.example.com", **fields})
+        rule.save_in_order()
+        return rule
+
+    return make
+
+
+@pytest.fixture
+def seed_rules(bucket, make_rule):
+    """The seed example on alice-bucket: a mirroring rule for images/ that transmits,
+    removes and sets headers, then a 302 redirection for old/."""
+    mirror = make_rule(
+        bucket,
+        key_prefix="images/",
+        protocol="http",
+        path="static",
+        pass_query_string=True,
+        pass_headers=["aaa-header"],
+        remove_headers=["bbb-header"],
+        set_headers=[["ccc-header", "ccc"]],
+    )
+    redirect = make_rule(
+        bucket,
+        mode="redirect",
+        key_prefix="old/",
+        host="new.example.com",
+        redirect_code=302,
+    )
+    return mirror, redirect
+
+
+# -- loopback origins --------------------------------------------------------------
+
+
+@pytest.fixture
+def origin_server():
+    """A loopback origin; rules may point at it because the test allows private origins."""
+    server = OriginServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def origin():
+    """A loopback origin shared by the module, for the live servers a module starts."""
+    server = OriginServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def gate():
+    """An origin route's gate, always opened at the end so no origin thread hangs on."""
+    gates = []
+
+    def make():
+        gates.append(threading.Event())
+        return gates[-1]
+
+    yield make
+    for each in gates:
+        each.set()
+
+
+@pytest.fixture
+def allow_private_origins(settings):
+    settings.ORIGIN_ALLOW_PRIVATE = True
+    settings.ORIGIN_TIMEOUT_SECONDS = 2
+
+
+@pytest.fixture
+def mirror_rule(bucket, make_rule, origin_server, allow_private_origins):
+    """Make a mirroring rule on alice's bucket pointing at the loopback origin."""
+
+    def make(**fields):
+        return make_rule(
+            bucket, mode="mirror", protocol="http", host=origin_server.netloc, **fields
+        )
+
+    return make
+
+
+@pytest.fixture
+def fresh_probe_cache():
+    """No probe answer remembered from another test, nor left for the next."""
+    fetch._probe_cache.clear()
+    yield
+    fetch._probe_cache.clear()
+
+
+# -- access keys and signed requests -----------------------------------------------
+
+
+@pytest.fixture
+def alice_key(alice):
+    """A new access key of alice's, as a KeyPair(key_id, secret)."""
+    key, secret = AccessKey.create_for(alice)
+    return KeyPair(key.key_id, secret)
+
+
+@pytest.fixture
+def alice_signed_client(alice_key):
+    """send(method, bucket, key="", params=, headers=, body=): a request signed by
+    oss2's own V1 signer as alice, sent through Django's test client (which adds
+    no Content-Type of its own when the headers carry one)."""
+    auth = oss2.Auth(*alice_key)
+    client = Client()
+
+    def send(method, bucket_name, key="", *, params=None, headers=None, body=b""):
+        headers = {"Content-Type": "application/xml", **(headers or {})}
+        request = sign_request(
+            auth, method, bucket_name, key, params=params, headers=headers, body=body
+        )
+        return send_signed(client, request)
+
+    return send
+
+
+# -- the live server, through oss2 -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def oss2_bucket_factory(tmp_path_factory):
+    """The real gunicorn on its own DATA_DIR with user alice; returns
+    make(name) -> alice's oss2.Bucket of that name on it (V1 signatures)."""
+    from tests.server_process import GunicornServer
+
+    gunicorn = GunicornServer(tmp_path_factory.mktemp("oss2-server"))
+    gunicorn.manage("migrate", "--noinput")
+    gunicorn.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model\n"
+        f"get_user_model().objects.create_user('alice', password={PASSWORD!r})",
+    )
+    key = KeyPair.from_command_output(gunicorn.manage("create_access_key", "alice"))
+    auth = oss2.Auth(*key)
+    gunicorn.start()
+    try:
+        yield lambda name: oss2.Bucket(auth, gunicorn.url, name)
+    finally:
+        gunicorn.stop()
+
+
+@pytest.fixture
+def oss2_bucket(oss2_bucket_factory):
+    """A new empty bucket of alice's on the live server, as an oss2.Bucket."""
+    bucket = oss2_bucket_factory(f"sdk-{uuid.uuid4().hex[:12]}")
+    bucket.create_bucket()
+    return bucket
+
+
+# -- the browser -------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -116,122 +331,3 @@ def browser_type_launch_args(browser_type_launch_args):
             "--no-first-run",
         ],
     }
-
-
-@pytest.fixture
-def fast_password_hashing(settings):
-    """MD5 instead of PBKDF2: creating alice and bob no longer costs ~0.4 s a test."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def origin_server():
-    """A loopback origin; rules may point at it because the test allows private origins."""
-    from tests.origin_server import OriginServer
-
-    server = OriginServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def allow_private_origins(settings):
-    settings.ORIGIN_ALLOW_PRIVATE = True
-    settings.ORIGIN_TIMEOUT_SECONDS = 2
-
-
-@pytest.fixture
-def mirror_rule(bucket, origin_server, allow_private_origins):
-    """Make a mirroring rule on alice's bucket pointing at the loopback origin."""
-    from origin.models import BackToOriginRule
-
-    def make(**fields):
-        rule = BackToOriginRule(
-            bucket=bucket,
-            mode="mirror",
-            protocol="http",
-            host=origin_server.netloc,
-            **fields,
-        )
-        rule.save_in_order()
-        return rule
-
-    return make
-
-
-@pytest.fixture
-def alice_access_key(alice):
-    from buckets.models import AccessKey
-
-    key, secret = AccessKey.create_for(alice)
-    return key.key_id, secret
-
-
-@pytest.fixture
-def alice_signed_client(alice_access_key):
-    """send(method, bucket, key="", params=, headers=, body=): a request signed by
-    oss2's own V1 signer as alice, sent through Django's test client (which adds
-    no Content-Type of its own when the headers carry one)."""
-    from urllib.parse import quote, urlencode
-
-    import oss2
-
-    auth = oss2.Auth(*alice_access_key)
-    client = Client()
-
-    def send(method, bucket_name, key="", *, params=None, headers=None, body=b""):
-        path = f"/{bucket_name}/{quote(key, safe='')}"
-        headers = {"Content-Type": "application/xml", **(headers or {})}
-        request = oss2.http.Request(
-            method,
-            "http://127.0.0.1" + path,
-            data=body,
-            params=params or {},
-            headers=headers,
-        )
-        auth._sign_request(request, bucket_name, key)
-        query = urlencode(request.params)
-        return client.generic(
-            method,
-            f"{path}?{query}" if query else path,
-            data=body,
-            headers={name: value for name, value in request.headers.items() if value},
-        )
-
-    return send
-
-
-@pytest.fixture(scope="module")
-def oss2_bucket_factory(tmp_path_factory):
-    """The real gunicorn on its own DATA_DIR with user alice; returns
-    make(name) -> alice's oss2.Bucket of that name on it (V1 signatures)."""
-    import oss2
-
-    from tests.server_process import GunicornServer
-
-    gunicorn = GunicornServer(tmp_path_factory.mktemp("oss2-server"))
-    gunicorn.manage("migrate", "--noinput")
-    gunicorn.manage(
-        "shell",
-        "-c",
-        "from django.contrib.auth import get_user_model\n"
-        f"get_user_model().objects.create_user('alice', password={PASSWORD!r})",
-    )
-    output = gunicorn.manage("create_access_key", "alice")
-    key = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
-    auth = oss2.Auth(key["AccessKeyId"], key["AccessKeySecret"])
-    gunicorn.start()
-    try:
-        yield lambda name: oss2.Bucket(auth, gunicorn.url, name)
-    finally:
-        gunicorn.stop()
-
-
-@pytest.fixture
-def oss2_bucket(oss2_bucket_factory):
-    """A new empty bucket of alice's on the live server, as an oss2.Bucket."""
-    import uuid
-
-    bucket = oss2_bucket_factory(f"sdk-{uuid.uuid4().hex[:12]}")
-    bucket.create_bucket()
-    return bucket

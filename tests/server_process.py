@@ -1,6 +1,11 @@
-"""The real gunicorn server in a subprocess, on its own DATA_DIR, as `make run` starts it."""
+"""The real gunicorn server in a subprocess, on its own DATA_DIR, as `make run` starts it.
+
+The tests and the benchmark (bench/) both start it from here, so this module stays
+free of pytest: it raises plain exceptions, which pytest reports as the failure.
+"""
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -9,11 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def free_port():
@@ -23,19 +28,33 @@ def free_port():
 
 
 def wait_until(condition, message, timeout=30):
-    """Poll `condition` until it holds; fail after `timeout` seconds."""
+    """Poll `condition` until it holds; raise TimeoutError after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {timeout} s waiting until {message}")
+            raise TimeoutError(f"gave up after {timeout} s waiting until {message}")
         time.sleep(0.02)
+
+
+def sigterm_when_parent_dies():
+    """A Popen preexec_fn: the child gets SIGTERM when its parent dies, even by SIGKILL.
+
+    Linux counts the thread that started the child as its parent: start it from a
+    thread that lives as long as the child should.
+    """
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class GunicornServer:
     """A gunicorn master and its workers in their own process group, so a test can
-    stop them politely or kill them all at once the way a crash would."""
+    stop them politely or kill them all at once the way a crash would.
 
-    def __init__(self, data_dir, log=None, **environment):
+    `environment` holds the server's settings (ORIGIN_ALLOW_PRIVATE="1", ...);
+    `die_with_parent` makes the master go when this process does, as the benchmark
+    wants when it is killed mid-run.
+    """
+
+    def __init__(self, data_dir, log=None, *, die_with_parent=False, **environment):
         self.data_dir = Path(data_dir)
         self.env = {
             **os.environ,
@@ -48,6 +67,7 @@ class GunicornServer:
         self.env.pop("DATABASE_URL", None)
         # A test that fills DATA_DIR's disk keeps the log elsewhere.
         self.log = Path(log) if log else self.data_dir / "gunicorn.log"
+        self.die_with_parent = die_with_parent
         self.process = None
 
     @property
@@ -68,7 +88,8 @@ class GunicornServer:
             text=True,
             timeout=120,
         )
-        assert result.returncode == 0, result.stderr
+        if result.returncode:
+            raise RuntimeError(f"manage.py {args[0]} failed:\n{result.stderr}")
         return result.stdout
 
     def start(self):
@@ -80,6 +101,7 @@ class GunicornServer:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=sigterm_when_parent_dies if self.die_with_parent else None,
             )
         try:
             self._wait_until_healthy()
@@ -92,7 +114,7 @@ class GunicornServer:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                pytest.fail(
+                raise RuntimeError(
                     f"gunicorn exited with {self.process.returncode}:\n{self.log.read_text()}"
                 )
             try:
@@ -102,7 +124,7 @@ class GunicornServer:
             except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.1)
-        pytest.fail(f"gunicorn did not become healthy:\n{self.log.read_text()}")
+        raise RuntimeError(f"gunicorn did not become healthy:\n{self.log.read_text()}")
 
     def worker_pids(self):
         """The pids of the master's children (its workers), read from /proc."""

@@ -1,13 +1,7 @@
 """The JSON API under /api/v1/: buckets, rules, the fetch log, authentication, schema and docs."""
 
-import base64
-import hashlib
-import hmac
 import json
 import re
-from datetime import UTC, datetime
-from email.utils import formatdate
-from urllib.parse import quote
 
 import pytest
 from django.core.management import call_command
@@ -20,47 +14,16 @@ from buckets.models import AccessKey, Bucket
 from console.forms import BucketCreateForm
 from console.rule_forms import RuleForm
 from origin.models import BackToOriginRule, OriginFetch
+from tests.signing import KeyPair, content_md5, v1_headers, v4_headers
 
 pytestmark = pytest.mark.django_db
 
 drf_time = serializers.DateTimeField().to_representation
 
 
-@pytest.fixture(autouse=True)
-def _fast_logins(fast_password_hashing):
-    pass
-
-
-@pytest.fixture
-def api(alice):
-    client = APIClient()
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def bob_api(bob):
-    client = APIClient()
-    client.force_login(bob)
-    return client
-
-
-@pytest.fixture
-def photos(alice):
-    return Bucket.objects.create(owner=alice, name="alice-photos")
-
-
 @pytest.fixture
 def bob_bucket(bob):
     return Bucket.objects.create(owner=bob, name="bob-bucket")
-
-
-def make_rule(bucket, **fields):
-    rule = BackToOriginRule(bucket=bucket, host=fields.pop("host", "www.example.com"))
-    for name, value in fields.items():
-        setattr(rule, name, value)
-    rule.save_in_order()
-    return rule
 
 
 def rules_url(bucket_name, *rest):
@@ -77,7 +40,7 @@ def prefixes_in_order(bucket):
 
 
 def test_bucket_list_shows_only_my_buckets_with_usage(
-    api, bucket, photos, bob_bucket, put_object
+    api, bucket, photos, bob_bucket, put_object, make_rule
 ):
     put_object(bucket, "a.txt", b"hello")
     put_object(bucket, "b/c.txt", b"world!")
@@ -224,7 +187,7 @@ def test_patch_refuses_a_bad_acl_and_a_rename(api, bucket, payload, errors):
     assert (bucket.name, bucket.acl) == ("alice-bucket", "private")
 
 
-def test_delete_empty_bucket_with_its_rules(api, bucket):
+def test_delete_empty_bucket_with_its_rules(api, bucket, make_rule):
     make_rule(bucket, key_prefix="a/")
 
     response = api.delete("/api/v1/buckets/alice-bucket")
@@ -306,7 +269,7 @@ def test_create_mirroring_rule(api, bucket):
     )
 
 
-def test_created_rules_go_last_and_position_is_read_only(api, bucket):
+def test_created_rules_go_last_and_position_is_read_only(api, bucket, make_rule):
     make_rule(bucket, key_prefix="a/")
 
     response = api.post(
@@ -356,7 +319,7 @@ def test_created_rules_go_last_and_position_is_read_only(api, bucket):
     assert prefixes_in_order(bucket) == ["a/", "old/"]
 
 
-def test_rule_list_is_in_evaluation_order(api, bucket):
+def test_rule_list_is_in_evaluation_order(api, bucket, make_rule):
     first = make_rule(bucket, key_prefix="a/")
     second = make_rule(bucket, key_prefix="b/")
     third = make_rule(bucket, key_prefix="c/")
@@ -376,7 +339,7 @@ def test_rule_list_is_in_evaluation_order(api, bucket):
     ]
 
 
-def test_retrieve_rule(api, bucket):
+def test_retrieve_rule(api, bucket, make_rule):
     rule = make_rule(bucket, key_prefix="a/", include_headers=[["X-Env", "beta"]])
 
     response = api.get(rules_url("alice-bucket", rule.pk))
@@ -396,7 +359,7 @@ def test_retrieve_rule(api, bucket):
     )
 
 
-def test_put_replaces_the_rule_in_place(api, bucket):
+def test_put_replaces_the_rule_in_place(api, bucket, make_rule):
     make_rule(bucket, key_prefix="a/")
     rule = make_rule(bucket, key_prefix="b/", pass_headers=["aaa-header"])
 
@@ -428,7 +391,7 @@ def test_put_replaces_the_rule_in_place(api, bucket):
     assert response.json()["origin_url"] == "https://img.example.com:8443/photos/"
 
 
-def test_patch_switches_mode_and_drops_the_other_modes_options(api, bucket):
+def test_patch_switches_mode_and_drops_the_other_modes_options(api, bucket, make_rule):
     rule = make_rule(
         bucket, key_prefix="a/", path="static", pass_headers=["aaa-header"]
     )
@@ -450,7 +413,7 @@ def test_patch_switches_mode_and_drops_the_other_modes_options(api, bucket):
     assert (rule.key_prefix, rule.host, rule.position) == ("a/", "www.example.com", 1)
 
 
-def test_a_refused_update_changes_nothing(api, bucket):
+def test_a_refused_update_changes_nothing(api, bucket, make_rule):
     rule = make_rule(bucket, key_prefix="a/")
 
     response = api.patch(
@@ -464,7 +427,7 @@ def test_a_refused_update_changes_nothing(api, bucket):
     assert (rule.host, rule.pass_headers) == ("www.example.com", [])
 
 
-def test_delete_rule_renumbers_the_rest(api, bucket):
+def test_delete_rule_renumbers_the_rest(api, bucket, make_rule):
     first = make_rule(bucket, key_prefix="a/")
     second = make_rule(bucket, key_prefix="b/")
     third = make_rule(bucket, key_prefix="c/")
@@ -477,7 +440,7 @@ def test_delete_rule_renumbers_the_rest(api, bucket):
     ) == [(second.pk, 1), (third.pk, 2)]
 
 
-def test_reorder_sets_the_whole_order(api, bucket):
+def test_reorder_sets_the_whole_order(api, bucket, make_rule):
     first, second, third = (make_rule(bucket, key_prefix=p) for p in ("a/", "b/", "c/"))
 
     response = api.post(
@@ -504,7 +467,9 @@ def test_reorder_sets_the_whole_order(api, bucket):
     ],
     ids=["missing", "duplicate", "extra", "another-buckets-rule", "empty"],
 )
-def test_reorder_must_list_every_rule_id_exactly_once(api, bucket, photos, order):
+def test_reorder_must_list_every_rule_id_exactly_once(
+    api, bucket, photos, order, make_rule
+):
     ids = [make_rule(bucket, key_prefix=p).pk for p in ("a/", "b/", "c/")]
     foreign = make_rule(photos, key_prefix="z/").pk
 
@@ -530,7 +495,7 @@ def test_reorder_must_list_every_rule_id_exactly_once(api, bucket, photos, order
     ],
     ids=["absent", "not-a-list", "not-ids"],
 )
-def test_reorder_refuses_a_malformed_order(api, bucket, payload, errors):
+def test_reorder_refuses_a_malformed_order(api, bucket, payload, errors, make_rule):
     make_rule(bucket, key_prefix="a/")
 
     response = api.post(rules_url("alice-bucket", "reorder"), payload, format="json")
@@ -558,12 +523,12 @@ def console_form(bucket, payload):
     return RuleForm(data, instance=BackToOriginRule(bucket=bucket))
 
 
-def _five_rules(bucket):
+def _five_rules(bucket, make_rule):
     for prefix in ("a/", "b/", "c/", "d/", "e/"):
         make_rule(bucket, key_prefix=prefix)
 
 
-def _rule_with_prefix_and_suffix(bucket):
+def _rule_with_prefix_and_suffix(bucket, make_rule):
     make_rule(bucket, key_prefix="img/", key_suffix=".jpg")
 
 
@@ -722,11 +687,11 @@ REFUSED = [
 
 @pytest.mark.parametrize(("given", "payload", "field", "messages"), REFUSED)
 def test_api_refuses_what_the_console_refuses(
-    api, settings, bucket, given, payload, field, messages
+    api, settings, bucket, make_rule, given, payload, field, messages
 ):
     settings.ORIGIN_ALLOW_PRIVATE = False
     if given:
-        given(bucket)
+        given(bucket, make_rule)
     before = list(bucket.origin_rules.values_list("pk", flat=True))
 
     response = api.post(rules_url("alice-bucket"), payload, format="json")
@@ -779,7 +744,7 @@ def test_a_5000_digit_json_number_is_a_parse_error(api, bucket):
     assert not bucket.origin_rules.exists()
 
 
-def test_sixth_rule_limit_follows_the_setting(api, settings, bucket):
+def test_sixth_rule_limit_follows_the_setting(api, settings, bucket, make_rule):
     settings.BACK_TO_ORIGIN_MAX_RULES = 2
     make_rule(bucket, key_prefix="a/")
     make_rule(bucket, key_prefix="b/")
@@ -796,7 +761,7 @@ def test_sixth_rule_limit_follows_the_setting(api, settings, bucket):
     }
 
 
-def test_updating_a_rule_to_its_own_prefix_is_not_a_duplicate(api, bucket):
+def test_updating_a_rule_to_its_own_prefix_is_not_a_duplicate(api, bucket, make_rule):
     rule = make_rule(bucket, key_prefix="a/")
 
     response = api.patch(
@@ -810,8 +775,8 @@ def test_updating_a_rule_to_its_own_prefix_is_not_a_duplicate(api, bucket):
     assert rule.path == "new"
 
 
-def test_rules_of_a_full_bucket_can_still_be_edited(api, bucket):
-    _five_rules(bucket)
+def test_rules_of_a_full_bucket_can_still_be_edited(api, bucket, make_rule):
+    _five_rules(bucket, make_rule)
     rule = bucket.origin_rules.get(position=5)
 
     response = api.patch(
@@ -853,7 +818,7 @@ def _unchanged(bucket, rule):
     )
 
 
-def test_anonymous_callers_are_refused_everywhere(bucket):
+def test_anonymous_callers_are_refused_everywhere(bucket, make_rule):
     rule = make_rule(bucket, key_prefix="a/")
     client = APIClient()
     for method, url, data in [
@@ -870,7 +835,9 @@ def test_anonymous_callers_are_refused_everywhere(bucket):
     assert not Bucket.objects.filter(name="anon-bucket").exists()
 
 
-def test_other_users_buckets_rules_and_fetch_logs_are_404(bob_api, bob_bucket, bucket):
+def test_other_users_buckets_rules_and_fetch_logs_are_404(
+    bob_api, bob_bucket, bucket, make_rule
+):
     rule = make_rule(bucket, key_prefix="a/")
     for method, url, data in _endpoints(rule.pk):
         response = getattr(bob_api, method)(url, data, format="json")
@@ -882,7 +849,7 @@ def test_other_users_buckets_rules_and_fetch_logs_are_404(bob_api, bob_bucket, b
     ] == ["bob-bucket"]
 
 
-def test_a_rule_id_under_another_bucket_name_is_404(api, bucket, photos):
+def test_a_rule_id_under_another_bucket_name_is_404(api, bucket, photos, make_rule):
     rule = make_rule(photos, key_prefix="a/")
     wrong = rules_url("alice-bucket", rule.pk)
 
@@ -936,80 +903,29 @@ def test_session_auth_needs_the_csrf_token(alice):
 # -- OSS signature authentication ---------------------------------------------
 
 
-def v1_headers(key_id, secret, method, path, content_type="", content_md5=""):
-    """`Authorization: OSS <id>:<signature>` as oss2.Auth signs, by hand."""
-    date = formatdate(usegmt=True)
-    string_to_sign = "\n".join([method, content_md5, content_type, date, path])
-    signature = base64.b64encode(
-        hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()
-    ).decode()
-    return {"Date": date, "Authorization": f"OSS {key_id}:{signature}"}
-
-
-def v4_headers(key_id, secret, method, path, region="cn-hangzhou"):
-    """`Authorization: OSS4-HMAC-SHA256 ...` as oss2.AuthV4 signs, by hand."""
-    date_time = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    headers = {"x-oss-content-sha256": "UNSIGNED-PAYLOAD", "x-oss-date": date_time}
-    canonical_request = "\n".join(
-        [
-            method,
-            quote(path, safe="/-_.~"),
-            "",
-            "".join(f"{name}:{value}\n" for name, value in sorted(headers.items())),
-            "",
-            "UNSIGNED-PAYLOAD",
-        ]
-    )
-    scope = f"{date_time[:8]}/{region}/oss/aliyun_v4_request"
-    string_to_sign = "\n".join(
-        [
-            "OSS4-HMAC-SHA256",
-            date_time,
-            scope,
-            hashlib.sha256(canonical_request.encode()).hexdigest(),
-        ]
-    )
-    signing_key = ("aliyun_v4" + secret).encode()
-    for part in (date_time[:8], region, "oss", "aliyun_v4_request"):
-        signing_key = hmac.new(signing_key, part.encode(), hashlib.sha256).digest()
-    signature = hmac.new(
-        signing_key, string_to_sign.encode(), hashlib.sha256
-    ).hexdigest()
-    return {
-        **headers,
-        "Authorization": f"OSS4-HMAC-SHA256 Credential={key_id}/{scope}, Signature={signature}",
-    }
-
-
-@pytest.fixture
-def alice_key(alice):
-    return AccessKey.create_for(alice)
-
-
 def test_v1_signed_requests_act_as_the_keys_user(alice, alice_key, bucket, bob_bucket):
-    key, secret = alice_key
     # Django's plain client: like oss2, it sends no Content-Type on a GET (APIClient would).
     client = Client(enforce_csrf_checks=True)  # signed requests need no CSRF token
 
     listed = client.get(
         "/api/v1/buckets",
-        headers=v1_headers(key.key_id, secret, "GET", "/api/v1/buckets"),
+        headers=v1_headers(alice_key, "GET", "/api/v1/buckets"),
     )
     assert listed.status_code == 200
     assert [row["name"] for row in listed.json()["results"]] == ["alice-bucket"]
 
     body = json.dumps({"name": "signed-bucket"}).encode()
-    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    md5 = content_md5(body)
     created = client.post(
         "/api/v1/buckets",
         body,
         content_type="application/json",
-        headers={
-            "Content-MD5": md5,
-            **v1_headers(
-                key.key_id, secret, "POST", "/api/v1/buckets", "application/json", md5
-            ),
-        },
+        headers=v1_headers(
+            alice_key,
+            "POST",
+            "/api/v1/buckets",
+            headers={"Content-Type": "application/json", "Content-MD5": md5},
+        ),
     )
     assert created.status_code == 201
     assert Bucket.objects.get(name="signed-bucket").owner == alice
@@ -1019,18 +935,18 @@ def test_v1_signed_requests_act_as_the_keys_user(alice, alice_key, bucket, bob_b
         path,
         {"key_prefix": "a/", "host": "www.example.com"},
         content_type="application/json",
-        headers=v1_headers(key.key_id, secret, "POST", path, "application/json"),
+        headers=v1_headers(
+            alice_key, "POST", path, headers={"Content-Type": "application/json"}
+        ),
     )
     assert rule.status_code == 201
     assert bucket.origin_rules.count() == 1
 
 
 def test_v4_signed_request_acts_as_the_keys_user(alice_key, bucket):
-    key, secret = alice_key
-
     response = Client().get(
         "/api/v1/buckets/alice-bucket",
-        headers=v4_headers(key.key_id, secret, "GET", "/api/v1/buckets/alice-bucket"),
+        headers=v4_headers(alice_key, "GET", "/api/v1/buckets/alice-bucket"),
     )
 
     assert response.status_code == 200
@@ -1041,17 +957,19 @@ def test_a_signed_request_for_another_users_bucket_is_404(bob, bucket):
     key, secret = AccessKey.create_for(bob)
     path = "/api/v1/buckets/alice-bucket"
 
-    response = Client().get(path, headers=v1_headers(key.key_id, secret, "GET", path))
+    response = Client().get(
+        path, headers=v1_headers(KeyPair(key.key_id, secret), "GET", path)
+    )
 
     assert response.status_code == 404
 
 
 def test_a_wrong_secret_is_refused(alice_key, bucket):
-    key, _secret = alice_key
+    wrong_secret = alice_key._replace(secret="not-the-secret")
 
     response = Client().get(
         "/api/v1/buckets",
-        headers=v1_headers(key.key_id, "not-the-secret", "GET", "/api/v1/buckets"),
+        headers=v1_headers(wrong_secret, "GET", "/api/v1/buckets"),
     )
 
     assert response.status_code in (401, 403)
@@ -1059,11 +977,9 @@ def test_a_wrong_secret_is_refused(alice_key, bucket):
 
 
 def test_a_signature_over_another_path_is_refused(alice_key, bucket):
-    key, secret = alice_key
-
     response = Client().delete(
         "/api/v1/buckets/alice-bucket",
-        headers=v1_headers(key.key_id, secret, "GET", "/api/v1/buckets"),
+        headers=v1_headers(alice_key, "GET", "/api/v1/buckets"),
     )
 
     assert response.status_code in (401, 403)
@@ -1072,17 +988,15 @@ def test_a_signature_over_another_path_is_refused(alice_key, bucket):
 
 @pytest.mark.parametrize("disable", ["key", "user"])
 def test_a_disabled_key_or_user_is_refused(alice, alice_key, bucket, disable):
-    key, secret = alice_key
     if disable == "key":
-        key.is_active = False
-        key.save()
+        AccessKey.objects.filter(key_id=alice_key.key_id).update(is_active=False)
     else:
         alice.is_active = False
         alice.save()
 
     response = Client().get(
         "/api/v1/buckets",
-        headers=v1_headers(key.key_id, secret, "GET", "/api/v1/buckets"),
+        headers=v1_headers(alice_key, "GET", "/api/v1/buckets"),
     )
 
     assert response.status_code in (401, 403)
@@ -1113,7 +1027,7 @@ def log_fetch(bucket, rule, key, outcome="saved", **fields):
     )
 
 
-def test_fetch_log_lists_newest_first(api, bucket, photos):
+def test_fetch_log_lists_newest_first(api, bucket, photos, make_rule):
     rule = make_rule(bucket, key_prefix="a/")
     older = log_fetch(bucket, rule, "a/1.txt", bytes_received=5, duration_ms=12)
     newer = log_fetch(
@@ -1164,7 +1078,7 @@ def test_fetch_log_lists_newest_first(api, bucket, photos):
     }
 
 
-def test_fetch_log_filters_by_rule_outcome_and_key_prefix(api, bucket):
+def test_fetch_log_filters_by_rule_outcome_and_key_prefix(api, bucket, make_rule):
     images = make_rule(bucket, key_prefix="images/")
     docs = make_rule(bucket, key_prefix="docs/")
     log_fetch(bucket, images, "images/a.jpg")
@@ -1196,7 +1110,7 @@ def test_fetch_log_filters_by_rule_outcome_and_key_prefix(api, bucket):
     ],
 )
 def test_a_hostile_rule_filter_of_the_fetch_log_is_not_a_server_error(
-    api, bucket, rule_id
+    api, bucket, rule_id, make_rule
 ):
     rule = make_rule(bucket, key_prefix="a/")
     log_fetch(bucket, rule, "a/1.txt")
@@ -1209,7 +1123,7 @@ def test_a_hostile_rule_filter_of_the_fetch_log_is_not_a_server_error(
     assert [row["key"] for row in response.json()["results"]] == expected
 
 
-def test_fetches_of_a_cleared_rule_stay_in_the_log(api, bucket):
+def test_fetches_of_a_cleared_rule_stay_in_the_log(api, bucket, make_rule):
     rule = make_rule(bucket, key_prefix="a/")
     log_fetch(bucket, rule, "a/1.txt")
     rule.clear()
@@ -1221,7 +1135,7 @@ def test_fetches_of_a_cleared_rule_stay_in_the_log(api, bucket):
     ] == [(None, 1)]
 
 
-def test_fetch_log_is_paginated(api, bucket):
+def test_fetch_log_is_paginated(api, bucket, make_rule):
     rule = make_rule(bucket, key_prefix="a/")
     for number in range(55):
         log_fetch(bucket, rule, f"a/{number:02}.txt")
@@ -1248,7 +1162,7 @@ def test_fetch_log_is_paginated(api, bucket):
 
 
 def test_bucket_list_takes_a_fixed_number_of_queries(
-    api, alice, put_object, django_assert_max_num_queries
+    api, alice, put_object, django_assert_max_num_queries, make_rule
 ):
     for number in range(6):
         created = Bucket.objects.create(owner=alice, name=f"bucket-{number}")
@@ -1268,7 +1182,7 @@ def test_bucket_list_takes_a_fixed_number_of_queries(
 
 
 def test_rule_list_takes_a_fixed_number_of_queries(
-    api, bucket, django_assert_max_num_queries
+    api, bucket, django_assert_max_num_queries, make_rule
 ):
     for prefix in ("a/", "b/", "c/", "d/", "e/"):
         make_rule(bucket, key_prefix=prefix, pass_headers=["aaa-header"])
@@ -1331,7 +1245,7 @@ def test_console_top_bar_links_to_the_api_docs(alice_client):
     assert '<a class="link" href="/api/v1/docs">API</a>' in response.content.decode()
 
 
-def test_browsable_api_pages_render_with_local_assets(alice_client, bucket):
+def test_browsable_api_pages_render_with_local_assets(alice_client, bucket, make_rule):
     rule = make_rule(bucket, key_prefix="a/")
     for url in (
         "/api/v1/buckets",

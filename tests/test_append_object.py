@@ -1,21 +1,14 @@
 """AppendObject (POST ?append&position=N) in process, on a public-read-write bucket."""
 
-import base64
 import hashlib
 
 import pytest
 
-from buckets.models import Bucket, StoredObject
+from buckets.models import StoredObject
 from buckets.storage import ObjectChanged, ObjectWriter, commit_object
+from tests.signing import content_md5
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def open_bucket(alice):
-    return Bucket.objects.create(
-        owner=alice, name="open-bucket", acl=Bucket.Acl.PUBLIC_READ_WRITE
-    )
 
 
 def append(client, position, data, **headers):
@@ -71,7 +64,7 @@ def test_a_wrong_content_md5_for_the_appended_part_is_invalid_digest(
         client,
         3,
         b"def",
-        **{"Content-MD5": base64.b64encode(hashlib.md5(b"xyz").digest()).decode()},
+        **{"Content-MD5": content_md5(b"xyz")},
     )
 
     assert response.status_code == 400

@@ -6,10 +6,14 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from buckets.models import Bucket, StoredObject
+from buckets.models import AccessKey, Bucket, StoredObject
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
+
+# Set before an action, read after it: still there means htmx swapped, nothing reloaded.
+MARK_PAGE = "window.__sameDocument = true"
+SAME_PAGE = "window.__sameDocument === true"
 
 
 @pytest.fixture
@@ -168,12 +172,14 @@ def test_acl_public_read_opens_objects_to_anonymous_readers(
     page.get_by_role("link", name="Basic Settings").click()
     acl = page.locator("#acl-section")
     expect(acl.get_by_test_id("acl-value")).to_have_text("Private")
+    page.evaluate(MARK_PAGE)
     acl.get_by_role("link", name="Edit").click()
     acl.get_by_label("Public Read", exact=True).check()
     acl.get_by_role("button", name="OK").click()
     expect(acl.get_by_test_id("acl-value")).to_have_text("Public Read")
     expect(page.get_by_role("status")).to_have_text("ACL set to Public Read.")
     expect(page.locator("#bucket-acl-badge")).to_have_text("Public Read")
+    assert page.evaluate(SAME_PAGE)
 
     page.get_by_role("link", name="Files", exact=True).click()
     expect(file_row(page, "page.html")).to_be_visible()
@@ -182,6 +188,31 @@ def test_acl_public_read_opens_objects_to_anonymous_readers(
     response = requests.get(object_url, timeout=10)
     assert response.status_code == 200
     assert response.content == b"<p>hi</p>"
+
+
+def test_access_keys_are_created_disabled_and_deleted_in_place(log_on, alice):
+    page = log_on(alice)
+    page.get_by_role("link", name="AccessKey").click()
+    expect(page.get_by_role("heading", name="AccessKey", exact=True)).to_be_visible()
+    page.evaluate(MARK_PAGE)
+
+    page.get_by_role("button", name="Create AccessKey").click()
+    expect(page.get_by_test_id("new-secret")).to_be_visible()
+    key = AccessKey.objects.get(user=alice)
+    expect(page.get_by_test_id("new-key-id")).to_have_text(key.key_id)
+
+    row = page.locator(f'tr[data-key-id="{key.key_id}"]')
+    row.get_by_role("button", name="Disable").click()
+    expect(page.get_by_role("status")).to_have_text(f"AccessKey {key.key_id} disabled.")
+    expect(row.locator("td").nth(1)).to_have_text("Disabled")
+    expect(page.get_by_test_id("new-secret")).to_have_count(0)  # shown once only
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("status")).to_have_text(f"AccessKey {key.key_id} deleted.")
+    expect(row).to_have_count(0)
+    assert page.evaluate(SAME_PAGE)
+    assert not AccessKey.objects.filter(user=alice).exists()
 
 
 def test_other_users_buckets_are_invisible(log_on, live_server, alice, bob):

@@ -187,10 +187,18 @@ def test_htmx_gets_a_fragment_and_a_plain_request_the_full_page(
 
 
 @pytest.mark.django_db
-def test_rule_list_fragment_replaces_the_whole_section(alice_client, bucket, rule):
+def test_rule_list_fragment_is_the_section_that_targets_itself(
+    alice_client, bucket, rule
+):
+    # The summary's Edit swaps the section it sits in: the template says so, not the server.
+    summary = alice_client.get(reverse("console-settings", args=[bucket.name]))
     response = alice_client.get(url("console-rules", bucket), headers=HTMX)
-    assert response["HX-Retarget"] == "#back-to-origin-section"
-    assert response["HX-Reswap"] == "outerHTML"
+
+    section = '<section class="card settings-section" id="back-to-origin-section" hx-target="this" hx-swap="outerHTML">'
+    assert section in summary.text
+    assert response.text.startswith(section)
+    assert "HX-Retarget" not in response
+    assert "HX-Reswap" not in response
     assert f'id="rule-{rule.pk}"' in response.text
 
 
@@ -430,7 +438,10 @@ def test_move_down_and_up(alice_client, bucket, three_rules):
         url(move, bucket, third), {"direction": "up"}, headers=HTMX
     )
     assert response.status_code == 200
-    assert response["HX-Retarget"] == "#back-to-origin-section"
+    assert "HX-Retarget" not in response  # the move form inherits the section's target
+    assert response.text.startswith(
+        '<section class="card settings-section" id="back-to-origin-section"'
+    )
     assert positions(bucket) == [("b/", 1), ("c/", 2), ("a/", 3)]
     rows = response.text.index("prefix b/"), response.text.index("prefix c/")
     assert rows[0] < rows[1] < response.text.index("prefix a/")
@@ -460,6 +471,9 @@ def test_clear_deletes_and_renumbers(alice_client, bucket, three_rules):
     )
     assert response.status_code == 200
     assert "Rule 2 cleared." in response.text
+    assert (
+        "HX-Retarget" not in response
+    )  # the confirmation inherits the section's target
     assert positions(bucket) == [("b/", 1)]
 
 

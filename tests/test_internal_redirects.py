@@ -11,7 +11,7 @@ from oss2.models import (
     RoutingRule,
 )
 
-from origin import engine, website
+from origin import engine, website_config, website_xml
 from origin.models import BackToOriginRule
 
 pytestmark = pytest.mark.django_db
@@ -31,8 +31,17 @@ def internal_rule(bucket, **fields):
     return rule
 
 
+def test_an_internal_rule_refuses_a_host_it_would_ignore(bucket):
+    with pytest.raises(ValidationError) as error:
+        internal_rule(bucket, host="ignored.example.com")
+
+    assert error.value.message_dict["host"] == [
+        "An Internal rule serves the target file from this bucket: it takes no Domain or IP."
+    ]
+
+
 def test_an_internal_rule_needs_no_host_and_keeps_none(bucket):
-    rule = internal_rule(bucket, host="ignored.example.com")
+    rule = internal_rule(bucket)
 
     rule.refresh_from_db()
     assert (rule.host, rule.origin_url) == ("", "/alice-bucket/")
@@ -99,13 +108,15 @@ def test_oss2_internal_rules_round_trip(bucket):
             redirect_type="Internal", replace_key_with="archive/${key}.html"
         ),
     )
-    website.replace_configuration(
+    website_config.replace_configuration(
         bucket, xml_utils.to_put_bucket_website(BucketWebsite("", "", [rule]))
     )
 
     result = GetBucketWebsiteResult.__new__(GetBucketWebsiteResult)
     result.rules = []
-    parsed = xml_utils.parse_get_bucket_website(result, website.website_xml(bucket))
+    parsed = xml_utils.parse_get_bucket_website(
+        result, website_config.configuration_xml(bucket)
+    )
 
     (back,) = parsed.rules
     assert (back.redirect.redirect_type, back.redirect.replace_key_with) == (
@@ -129,7 +140,7 @@ def test_oss2_internal_rules_round_trip(bucket):
     "element",
     [
         "<HostName>x.example.com</HostName>",
-        "<Protocol>https</Protocol>",
+        "<Protocol>http</Protocol>",
         "<HttpRedirectCode>302</HttpRedirectCode>",
     ],
 )
@@ -141,8 +152,8 @@ def test_an_internal_rule_cannot_carry_external_redirect_fields(bucket, element)
         "</RoutingRule></RoutingRules></WebsiteConfiguration>"
     ).encode()
 
-    with pytest.raises(website.WebsiteError) as error:
-        website.replace_configuration(bucket, body)
+    with pytest.raises(website_xml.WebsiteError) as error:
+        website_config.replace_configuration(bucket, body)
 
     assert error.value.code == "InvalidArgument"
     assert not BackToOriginRule.objects.exists()

@@ -6,8 +6,6 @@ import pytest
 from buckets.listing import list_objects
 from buckets.models import StoredObject
 
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
-
 
 def add_keys(bucket, keys):
     """Rows only: listing never opens the bytes."""

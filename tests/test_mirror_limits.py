@@ -6,10 +6,8 @@ Real loopback origins; the live-server versions are in tests/faults/.
 
 import errno
 import logging
-import socket
 import threading
 import time
-from xml.etree import ElementTree
 
 import pytest
 from django.utils import timezone
@@ -24,6 +22,8 @@ from buckets.storage import (
 from origin.flight import FetchSlot
 from origin.mirroring import MirrorInterrupted
 from origin.models import OriginFetch
+from tests.origin_server import unused_port
+from tests.oss_responses import body_of, oss_error
 
 INTERNAL_NAMES = (
     "urllib3",
@@ -33,21 +33,6 @@ INTERNAL_NAMES = (
     "Error(",
     "object at 0x",
 )
-
-
-def body_of(response):
-    return b"".join(response.streaming_content)
-
-
-def oss_error(response):
-    root = ElementTree.fromstring(response.content)
-    return root.findtext("Code"), root.findtext("Message")
-
-
-def unused_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def nothing_saved(bucket, key):

@@ -1,91 +1,36 @@
 import base64
 import gzip
 import hashlib
-import hmac
-import socket
 import threading
 import time
 from email.utils import formatdate
-from xml.etree import ElementTree
 
-import oss2
 import pytest
 from django.test import Client
 
-from buckets.models import AccessKey, StoredObject
+from buckets.models import StoredObject
 from buckets.storage import open_blob
-from origin import fetch
 from origin.engine import FIXED_USER_AGENT
 from origin.mirroring import MirrorInterrupted
-from origin.models import BackToOriginRule, OriginFetch
+from origin.models import OriginFetch
+from tests.origin_server import unused_port
+from tests.oss_responses import body_of, oss_error
+from tests.signing import content_md5, presigned_path, v1_headers
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
-
-
-def body_of(response):
-    return (
-        b"".join(response.streaming_content) if response.streaming else response.content
-    )
+pytestmark = pytest.mark.django_db
 
 
 # -- helpers and fixtures ---------------------------------------------------
 
 
 @pytest.fixture
-def fresh_probe_cache():
-    fetch._probe_cache.clear()
-    yield
-    fetch._probe_cache.clear()
+def redirect_rule(bucket, make_rule):
+    """Make a redirection rule on alice's bucket (to https://www.example.com unless told)."""
 
-
-@pytest.fixture
-def redirect_rule(bucket):
     def make(**fields):
-        fields = {"protocol": "https", "host": "www.example.com", **fields}
-        rule = BackToOriginRule(bucket=bucket, mode="redirect", **fields)
-        rule.save_in_order()
-        return rule
+        return make_rule(bucket, mode="redirect", **fields)
 
     return make
-
-
-@pytest.fixture
-def alice_key(alice):
-    key, secret = AccessKey.create_for(alice)
-    return key.key_id, secret
-
-
-@pytest.fixture
-def presigned_path(alice_key):
-    """A V1 presigned path for alice's bucket, signed by the real oss2 SDK."""
-
-    def sign(key, params):
-        bucket = oss2.Bucket(oss2.Auth(*alice_key), "http://127.0.0.1", "alice-bucket")
-        url = bucket.sign_url("GET", key, 300, params=params)
-        return url.removeprefix("http://127.0.0.1")
-
-    return sign
-
-
-def v1_authorization(alice_key, string_to_sign):
-    key_id, secret = alice_key
-    digest = hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()
-    return f"OSS {key_id}:{base64.b64encode(digest).decode()}"
-
-
-def rule_on(bucket, **fields):
-    rule = BackToOriginRule(bucket=bucket, mode="mirror", protocol="http", **fields)
-    rule.save_in_order()
-    return rule
-
-
-def oss_error(response):
-    root = ElementTree.fromstring(response.content)
-    return root.findtext("Code"), root.findtext("Message")
-
-
-def md5_base64(data):
-    return base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
 def saved_bytes(obj):
@@ -98,12 +43,6 @@ def assert_nothing_saved(settings):
     assert not StoredObject.objects.exists()
     assert list(settings.OBJECT_TMP_DIR.iterdir()) == []
     assert [p for p in settings.OBJECT_STORAGE_DIR.rglob("*") if p.is_file()] == []
-
-
-def unused_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # -- origin 200 --------------------------------------------------------------------
@@ -334,9 +273,9 @@ def test_body_that_stalls_longer_than_the_timeout_cuts_the_client(
 
 
 def test_connection_refused_is_424(
-    alice_client, bucket, allow_private_origins, settings
+    alice_client, bucket, make_rule, allow_private_origins, settings
 ):
-    rule_on(bucket, host=f"127.0.0.1:{unused_port()}")
+    make_rule(bucket, mode="mirror", protocol="http", host=f"127.0.0.1:{unused_port()}")
     response = alice_client.get("/alice-bucket/a.txt")
     assert response.status_code == 424
     code, message = oss_error(response)
@@ -348,9 +287,9 @@ def test_connection_refused_is_424(
 
 
 def test_unresolvable_origin_host_is_424(
-    alice_client, bucket, allow_private_origins, settings
+    alice_client, bucket, allow_private_origins, settings, make_rule
 ):
-    rule_on(bucket, host="no-such-host.invalid")
+    make_rule(bucket, mode="mirror", protocol="http", host="no-such-host.invalid")
     response = alice_client.get("/alice-bucket/a.txt")
     assert response.status_code == 424
     assert oss_error(response) == (
@@ -489,7 +428,7 @@ def test_wrong_content_md5_serves_the_bytes_but_saves_nothing(
     alice_client, bucket, origin_server, mirror_rule, settings
 ):
     origin_server.route(
-        "/checked.txt", body=b"checked body", content_md5=md5_base64(b"other body")
+        "/checked.txt", body=b"checked body", content_md5=content_md5(b"other body")
     )
     mirror_rule(check_md5=True)
     response = alice_client.get("/alice-bucket/checked.txt")
@@ -505,7 +444,7 @@ def test_wrong_content_md5_is_saved_when_verification_is_off(
     alice_client, bucket, origin_server, mirror_rule
 ):
     origin_server.route(
-        "/checked.txt", body=b"checked body", content_md5=md5_base64(b"other body")
+        "/checked.txt", body=b"checked body", content_md5=content_md5(b"other body")
     )
     mirror_rule(check_md5=False)
     assert body_of(alice_client.get("/alice-bucket/checked.txt")) == b"checked body"
@@ -524,11 +463,11 @@ QUERY_PARAMS = {
 
 
 def test_query_string_is_transferred_without_auth_parameters(
-    bucket, origin_server, mirror_rule, presigned_path
+    bucket, origin_server, mirror_rule, alice_key
 ):
     origin_server.route("/q.txt", body=b"q")
     mirror_rule(pass_query_string=True)
-    path = presigned_path("q.txt", QUERY_PARAMS)
+    path = presigned_path(alice_key, "alice-bucket", "q.txt", params=QUERY_PARAMS)
     assert "OSSAccessKeyId=" in path
     response = Client().get(path)
     assert body_of(response) == b"q"
@@ -602,9 +541,9 @@ def test_forbidden_headers_never_reach_the_origin_even_with_transmit_all(
     mirror_rule(pass_all_headers=True)
     date = formatdate(usegmt=True)
     # A correctly signed V1 request, so the endpoint lets it through to the rules.
-    authorization = v1_authorization(
-        alice_key, f"GET\n\n\n{date}\nx-oss-anything:1\n/alice-bucket/k"
-    )
+    authorization = v1_headers(
+        alice_key, "GET", "/alice-bucket/k", date, {"x-oss-anything": "1"}
+    )["Authorization"]
     response = Client().get(
         "/alice-bucket/k",
         HTTP_HOST="client.example.com",
@@ -900,10 +839,12 @@ def test_redirection_code_is_used(alice_client, bucket, redirect_rule, code):
     ],
 )
 def test_redirection_carries_the_query_only_when_enabled(
-    bucket, redirect_rule, presigned_path, pass_query_string, location
+    bucket, redirect_rule, alice_key, pass_query_string, location
 ):
     redirect_rule(pass_query_string=pass_query_string)
-    response = Client().get(presigned_path("a.txt", QUERY_PARAMS))
+    response = Client().get(
+        presigned_path(alice_key, "alice-bucket", "a.txt", params=QUERY_PARAMS)
+    )
     assert (response.status_code, response["Location"]) == (301, location)
 
 

@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.origin_server import OriginServer
 from tests.server_process import GunicornServer, wait_until
 
 pytestmark = pytest.mark.server
@@ -116,13 +115,6 @@ class BackgroundGet:
 
 
 @pytest.fixture(scope="module")
-def origin():
-    server = OriginServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory, origin):
     """Two worker processes with 16 threads each: waiters sit in both processes."""
     gunicorn = start_mirror_server(
@@ -133,20 +125,6 @@ def server(tmp_path_factory, origin):
     )
     yield gunicorn
     gunicorn.stop()
-
-
-@pytest.fixture
-def gate():
-    """An origin route's gate, always opened at the end so no origin thread hangs on."""
-    gates = []
-
-    def make():
-        gates.append(threading.Event())
-        return gates[-1]
-
-    yield make
-    for each in gates:
-        each.set()
 
 
 def test_thirty_concurrent_misses_make_one_origin_request_and_get_the_same_body(

@@ -1,17 +1,14 @@
-import base64
 import re
 from datetime import UTC, datetime
 from urllib.parse import quote
-from xml.etree import ElementTree
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
-from buckets.models import Bucket, StoredObject
-from buckets.operations import request_user
-
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
+from buckets.models import StoredObject
+from buckets.oss_access import request_user
+from tests.oss_responses import body_of, error_fields
 
 HELLO = b"hello world"
 HELLO_ETAG = '"5EB63BBBE01EEED093CB22BB8F5ACDC3"'
@@ -22,22 +19,6 @@ HTTP_DATE_RE = re.compile(
     r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} "
     r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$"
 )
-
-
-def body(response):
-    if response.streaming:
-        return b"".join(response.streaming_content)
-    return response.content
-
-
-def error_of(response):
-    """The OSS error document as {tag: text}, from the body or, for HEAD, x-oss-err."""
-    if "x-oss-err" in response.headers:
-        document = base64.b64decode(response["x-oss-err"])
-    else:
-        document = body(response)
-    assert document.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<Error>')
-    return {child.tag: child.text or "" for child in ElementTree.fromstring(document)}
 
 
 def set_last_modified(obj, when=LAST_MODIFIED):
@@ -59,7 +40,7 @@ def test_anyone_can_get_an_object_from_a_public_read_bucket(client, hello):
     response = client.get("/alice-public/hello.txt")
 
     assert response.status_code == 200
-    assert body(response) == b"hello world"
+    assert body_of(response) == b"hello world"
     assert response["Content-Type"] == "text/plain"
     assert response["Content-Length"] == "11"
     assert response["ETag"] == HELLO_ETAG
@@ -91,7 +72,7 @@ def test_an_object_without_a_content_type_is_served_as_octet_stream(
     response = client.get("/alice-public/blob")
 
     assert response["Content-Type"] == "application/octet-stream"
-    assert body(response) == b"\x00\x01\x02"
+    assert body_of(response) == b"\x00\x01\x02"
 
 
 def test_an_empty_object_is_served_with_zero_length(client, public_bucket, put_object):
@@ -102,7 +83,7 @@ def test_an_empty_object_is_served_with_zero_length(client, public_bucket, put_o
     assert response.status_code == 200
     assert response["Content-Length"] == "0"
     assert response["ETag"] == '"D41D8CD98F00B204E9800998ECF8427E"'
-    assert body(response) == b""
+    assert body_of(response) == b""
 
 
 def test_saved_metadata_comes_back_as_headers(client, public_bucket, put_object):
@@ -144,7 +125,7 @@ def test_saved_metadata_comes_back_as_headers(client, public_bucket, put_object)
         "x-oss-meta-author": "alice",
         "x-oss-meta-project": "apollo",
     }
-    assert body(response) == b"%PDF-1.7"
+    assert body_of(response) == b"%PDF-1.7"
 
 
 def test_a_mirrored_object_carries_the_mirror_tag(client, public_bucket, put_object):
@@ -168,7 +149,7 @@ def test_serving_a_public_object_anonymously_takes_two_queries(
     with django_assert_num_queries(2):  # the bucket, then the object
         response = client.get("/alice-public/hello.txt")
 
-    assert body(response) == HELLO
+    assert body_of(response) == HELLO
 
 
 def test_an_object_larger_than_a_chunk_is_served_whole(
@@ -180,7 +161,7 @@ def test_an_object_larger_than_a_chunk_is_served_whole(
     response = client.get("/alice-public/big.bin")
 
     assert response["Content-Length"] == "768000"
-    assert body(response) == data
+    assert body_of(response) == data
 
 
 # --- Who may read ----------------------------------------------------------
@@ -216,9 +197,9 @@ def test_who_may_read_an_object_depends_on_the_bucket_acl(
 
     assert response.status_code == status
     if status == 200:
-        assert body(response) == b"contents"
+        assert body_of(response) == b"contents"
     else:
-        assert error_of(response)["Code"] == "AccessDenied"
+        assert error_fields(response)["Code"] == "AccessDenied"
 
 
 @pytest.mark.parametrize(
@@ -259,7 +240,7 @@ def test_a_private_bucket_refuses_anonymous_readers_with_access_denied_xml(
 
     assert response.status_code == 403
     assert response["Content-Type"] == "application/xml"
-    assert error_of(response) == {
+    assert error_fields(response) == {
         "Code": "AccessDenied",
         "Message": "You have no right to access this object because of bucket acl.",
         "RequestId": response["x-oss-request-id"],
@@ -271,7 +252,7 @@ def test_a_private_bucket_does_not_tell_strangers_which_keys_exist(bob_client, b
     response = bob_client.get("/alice-bucket/missing.txt")
 
     assert response.status_code == 403
-    assert error_of(response)["Code"] == "AccessDenied"
+    assert error_fields(response)["Code"] == "AccessDenied"
 
 
 def test_the_owner_of_a_private_bucket_reads_with_the_console_session(
@@ -283,7 +264,7 @@ def test_the_owner_of_a_private_bucket_reads_with_the_console_session(
         response = alice_client.get("/alice-bucket/secret.txt")
 
     assert response.status_code == 200
-    assert body(response) == b"secret"
+    assert body_of(response) == b"secret"
 
 
 # --- Errors ----------------------------------------------------------------
@@ -294,7 +275,7 @@ def test_a_missing_bucket_is_no_such_bucket(client, db):
 
     assert response.status_code == 404
     assert response["Content-Type"] == "application/xml"
-    assert error_of(response) == {
+    assert error_fields(response) == {
         "Code": "NoSuchBucket",
         "Message": "The specified bucket does not exist.",
         "RequestId": response["x-oss-request-id"],
@@ -308,7 +289,7 @@ def test_a_missing_key_is_no_such_key(client, public_bucket):
     response = client.get("/alice-public/missing/file.txt")
 
     assert response.status_code == 404
-    assert error_of(response) == {
+    assert error_fields(response) == {
         "Code": "NoSuchKey",
         "Message": "The specified key does not exist.",
         "RequestId": response["x-oss-request-id"],
@@ -323,7 +304,7 @@ def test_the_owner_gets_no_such_key_for_a_missing_key_in_a_private_bucket(
     response = alice_client.get("/alice-bucket/missing.txt")
 
     assert response.status_code == 404
-    assert error_of(response)["Code"] == "NoSuchKey"
+    assert error_fields(response)["Code"] == "NoSuchKey"
 
 
 def test_a_key_with_xml_special_characters_is_escaped_in_the_error(
@@ -331,7 +312,7 @@ def test_a_key_with_xml_special_characters_is_escaped_in_the_error(
 ):
     response = client.get("/alice-public/a%26b%3Cc%3E%22d%22.txt")
 
-    assert error_of(response)["Key"] == 'a&b<c>"d".txt'
+    assert error_fields(response)["Key"] == 'a&b<c>"d".txt'
 
 
 @pytest.mark.parametrize(
@@ -368,7 +349,7 @@ def test_an_invalid_key_is_invalid_object_name(path, key, message, client, hello
     response = client.get(path)
 
     assert response.status_code == 400
-    assert error_of(response) == {
+    assert error_fields(response) == {
         "Code": "InvalidObjectName",
         "Message": message,
         "RequestId": response["x-oss-request-id"],
@@ -382,7 +363,7 @@ def test_a_key_with_a_nul_byte_still_gets_well_formed_error_xml(client, hello):
 
     assert response.status_code == 400
     # XML 1.0 cannot carry U+0000 even escaped, so it is replaced.
-    assert error_of(response)["Key"] == "nul\ufffdbyte"
+    assert error_fields(response)["Key"] == "nul\ufffdbyte"
 
 
 @pytest.mark.parametrize("method", ["post", "patch", "options"])
@@ -390,7 +371,7 @@ def test_methods_the_object_url_does_not_know_are_not_allowed(method, client, he
     response = getattr(client, method)("/alice-public/hello.txt")
 
     assert response.status_code == 405
-    assert error_of(response) == {
+    assert error_fields(response) == {
         "Code": "MethodNotAllowed",
         "Message": "The specified method is not allowed against this resource.",
         "RequestId": response["x-oss-request-id"],
@@ -415,7 +396,7 @@ def test_the_owners_session_cannot_write_through_the_csrf_exempt_endpoint(
         assert response.status_code == (405 if method == "post" else 403)
 
     assert list(bucket.stored_objects.values_list("key", "size")) == [("doc.txt", 8)]
-    assert body(client.get("/alice-bucket/doc.txt")) == b"original"
+    assert body_of(client.get("/alice-bucket/doc.txt")) == b"original"
 
 
 @pytest.mark.parametrize(
@@ -454,7 +435,7 @@ def test_head_returns_the_headers_without_the_body(client, hello):
     response = client.head("/alice-public/hello.txt")
 
     assert response.status_code == 200
-    assert body(response) == b""
+    assert body_of(response) == b""
     assert response["Content-Length"] == "11"
     assert response["Content-Type"] == "text/plain"
     assert response["ETag"] == HELLO_ETAG
@@ -477,9 +458,9 @@ def test_head_errors_carry_the_error_document_in_a_header(
     response = client.head(path)
 
     assert response.status_code == status
-    assert body(response) == b""
+    assert body_of(response) == b""
     assert response["Content-Length"] == "0"
-    error = error_of(response)
+    error = error_fields(response)
     assert error["Code"] == code
     assert error["RequestId"] == response["x-oss-request-id"]
 
@@ -525,7 +506,7 @@ def test_keys_are_read_from_the_decoded_path(
     response = client.get(path)
 
     assert response.status_code == 200
-    assert body(response) == key.encode()
+    assert body_of(response) == key.encode()
 
 
 def test_keys_are_case_sensitive(client, public_bucket, put_object):
@@ -534,7 +515,7 @@ def test_keys_are_case_sensitive(client, public_bucket, put_object):
     response = client.get("/alice-public/case.txt")
 
     assert response.status_code == 404
-    assert error_of(response)["Key"] == "case.txt"
+    assert error_fields(response)["Key"] == "case.txt"
 
 
 def test_an_unencoded_question_mark_starts_the_query_string(
@@ -545,13 +526,13 @@ def test_an_unencoded_question_mark_starts_the_query_string(
     response = client.get("/alice-public/what?.txt")
 
     assert response.status_code == 404
-    assert error_of(response)["Key"] == "what"
+    assert error_fields(response)["Key"] == "what"
 
 
 def test_a_query_string_does_not_change_the_key(client, hello):
     response = client.get("/alice-public/hello.txt?versionId=null&x=2")
 
-    assert body(response) == HELLO
+    assert body_of(response) == HELLO
 
 
 # --- Ranges ----------------------------------------------------------------
@@ -581,7 +562,7 @@ def test_a_single_byte_range_is_partial_content(
     assert response["Content-Length"] == str(len(content))
     assert response["ETag"] == HELLO_ETAG
     assert response["Content-Type"] == "text/plain"
-    assert body(response) == content
+    assert body_of(response) == content
 
 
 @pytest.mark.parametrize("range_header", ["bytes=11-", "bytes=20-30", "bytes=-0"])
@@ -590,7 +571,7 @@ def test_a_range_past_the_end_is_invalid_range(range_header, client, hello):
 
     assert response.status_code == 416
     assert response["Content-Range"] == "bytes */11"
-    assert error_of(response) == {
+    assert error_fields(response) == {
         "Code": "InvalidRange",
         "Message": "The requested range cannot be satisfied.",
         "RequestId": response["x-oss-request-id"],
@@ -619,7 +600,7 @@ def test_a_malformed_or_multi_part_range_is_ignored(range_header, client, hello)
     assert response.status_code == 200
     assert "Content-Range" not in response.headers
     assert response["Content-Length"] == "11"
-    assert body(response) == HELLO
+    assert body_of(response) == HELLO
 
 
 def test_any_range_of_an_empty_object_is_invalid(client, public_bucket, put_object):
@@ -628,7 +609,7 @@ def test_any_range_of_an_empty_object_is_invalid(client, public_bucket, put_obje
     response = client.get("/alice-public/empty", HTTP_RANGE="bytes=0-0")
 
     assert response.status_code == 416
-    assert error_of(response)["ActualObjectSize"] == "0"
+    assert error_fields(response)["ActualObjectSize"] == "0"
 
 
 def test_a_range_across_chunk_boundaries_is_served_exactly(
@@ -641,7 +622,7 @@ def test_a_range_across_chunk_boundaries_is_served_exactly(
 
     assert response.status_code == 206
     assert response["Content-Range"] == "bytes 100-600099/768000"
-    assert body(response) == data[100:600100]
+    assert body_of(response) == data[100:600100]
 
 
 def test_head_with_a_range_describes_the_part(client, hello):
@@ -650,7 +631,7 @@ def test_head_with_a_range_describes_the_part(client, hello):
     assert response.status_code == 206
     assert response["Content-Range"] == "bytes 0-4/11"
     assert response["Content-Length"] == "5"
-    assert body(response) == b""
+    assert body_of(response) == b""
 
 
 @pytest.mark.parametrize(
@@ -673,7 +654,7 @@ def test_if_range_honours_the_range_only_while_the_validator_matches(
     )
 
     assert response.status_code == status
-    assert body(response) == content
+    assert body_of(response) == content
 
 
 # --- Conditional requests --------------------------------------------------
@@ -708,7 +689,7 @@ def test_conditional_gets(headers, status, client, hello):
     response = client.get("/alice-public/hello.txt", **headers)
 
     assert response.status_code == status
-    assert body(response) == (HELLO if status == 200 else b"")
+    assert body_of(response) == (HELLO if status == 200 else b"")
 
 
 def test_not_modified_keeps_the_validators(client, hello):
@@ -745,7 +726,7 @@ def test_a_failed_precondition_is_precondition_failed_xml(headers, client, hello
     response = client.get("/alice-public/hello.txt", **headers)
 
     assert response.status_code == 412
-    assert error_of(response) == {
+    assert error_fields(response) == {
         "Code": "PreconditionFailed",
         "Message": "At least one of the pre-conditions you specified did not hold.",
         "RequestId": response["x-oss-request-id"],
@@ -771,7 +752,7 @@ def test_virtual_host_style_names_the_bucket_in_the_host(host, settings, client,
     response = client.get("/hello.txt", HTTP_HOST=host)
 
     assert response.status_code == 200
-    assert body(response) == HELLO
+    assert body_of(response) == HELLO
 
 
 def test_virtual_host_style_keeps_folders_in_the_key(
@@ -782,7 +763,7 @@ def test_virtual_host_style_keeps_folders_in_the_key(
 
     response = client.get("/a/b%2Fc.txt", HTTP_HOST="alice-public.oss.test")
 
-    assert body(response) == b"nested"
+    assert body_of(response) == b"nested"
 
 
 def test_virtual_host_style_applies_the_bucket_acl(
@@ -794,7 +775,7 @@ def test_virtual_host_style_applies_the_bucket_acl(
     response = client.get("/secret.txt", HTTP_HOST="alice-bucket.oss.test")
 
     assert response.status_code == 403
-    assert error_of(response)["Code"] == "AccessDenied"
+    assert error_fields(response)["Code"] == "AccessDenied"
 
 
 def test_virtual_host_style_for_a_missing_bucket_is_no_such_bucket(
@@ -805,7 +786,7 @@ def test_virtual_host_style_for_a_missing_bucket_is_no_such_bucket(
     response = client.get("/a.txt", HTTP_HOST="nobody.oss.test")
 
     assert response.status_code == 404
-    assert error_of(response)["BucketName"] == "nobody"
+    assert error_fields(response)["BucketName"] == "nobody"
 
 
 @pytest.mark.parametrize("host", ["oss.test", "testserver", "a.alice-public.oss.test"])
@@ -814,7 +795,7 @@ def test_path_style_still_works_on_other_hosts(host, settings, client, hello):
 
     response = client.get("/alice-public/hello.txt", HTTP_HOST=host)
 
-    assert body(response) == HELLO
+    assert body_of(response) == HELLO
 
 
 def test_without_an_oss_domain_the_host_is_not_a_bucket(settings, client, hello):
@@ -824,8 +805,8 @@ def test_without_an_oss_domain_the_host_is_not_a_bucket(settings, client, hello)
 
     # Path style: the first segment is the bucket, whatever the Host says.
     assert response.status_code == 404
-    assert error_of(response)["Code"] == "NoSuchBucket"
-    assert error_of(response)["BucketName"] == "hello.txt"
+    assert error_fields(response)["Code"] == "NoSuchBucket"
+    assert error_fields(response)["BucketName"] == "hello.txt"
 
 
 # --- What is not an object URL ----------------------------------------------
@@ -858,7 +839,7 @@ def test_names_that_merely_start_with_a_reserved_word_are_buckets(
     response = client.get(f"/{bucket_name}/x")
 
     assert response.status_code == 404
-    assert error_of(response)["BucketName"] == bucket_name
+    assert error_fields(response)["BucketName"] == bucket_name
 
 
 def test_a_browser_at_the_root_is_sent_to_the_console(client):
@@ -879,7 +860,7 @@ def test_an_anonymous_api_call_at_the_root_is_access_denied(headers, client):
     response = client.get("/", **headers)
 
     assert response.status_code == 403
-    assert error_of(response) == {
+    assert error_fields(response) == {
         "Code": "AccessDenied",
         "Message": "Anonymous access is forbidden for this operation.",
         "RequestId": response["x-oss-request-id"],
@@ -912,8 +893,8 @@ def test_anonymous_writes_to_a_public_read_bucket_are_denied(method, client, hel
     )
 
     assert response.status_code == 403
-    assert error_of(response)["Code"] == "AccessDenied"
-    assert body(client.get("/alice-public/hello.txt")) == b"hello world"
+    assert error_fields(response)["Code"] == "AccessDenied"
+    assert body_of(client.get("/alice-public/hello.txt")) == b"hello world"
 
 
 # --- Hostile numbers: absurdly long or non-ASCII digits get a 4xx, never a 500 ----------
@@ -937,7 +918,7 @@ def test_a_range_with_a_huge_end_or_suffix_is_clamped_to_the_object(
 
     assert response.status_code == 206
     assert response["Content-Range"] == content_range
-    assert body(response) == content
+    assert body_of(response) == content
 
 
 @pytest.mark.parametrize(
@@ -948,7 +929,7 @@ def test_a_range_with_a_huge_start_is_invalid_range(range_header, client, hello)
     response = client.get("/alice-public/hello.txt", HTTP_RANGE=range_header)
 
     assert response.status_code == 416
-    assert error_of(response)["Code"] == "InvalidRange"
+    assert error_fields(response)["Code"] == "InvalidRange"
     assert response["Content-Range"] == "bytes */11"
 
 
@@ -961,7 +942,7 @@ def test_a_range_with_non_ascii_digits_is_ignored(range_header, client, hello):
     response = client.get("/alice-public/hello.txt", HTTP_RANGE=range_header)
 
     assert response.status_code == 200
-    assert body(response) == HELLO
+    assert body_of(response) == HELLO
 
 
 @pytest.mark.parametrize(
@@ -971,8 +952,8 @@ def test_max_keys_outside_0_to_1000_is_invalid_argument(max_keys, client, hello)
     response = client.get("/alice-public", {"max-keys": max_keys})
 
     assert response.status_code == 400
-    assert error_of(response)["Code"] == "InvalidArgument"
-    assert error_of(response)["ArgumentName"] == "max-keys"
+    assert error_fields(response)["Code"] == "InvalidArgument"
+    assert error_fields(response)["ArgumentName"] == "max-keys"
 
 
 def test_max_keys_with_leading_zeros_is_read_as_decimal(client, hello):
@@ -980,13 +961,6 @@ def test_max_keys_with_leading_zeros_is_read_as_decimal(client, hello):
 
     assert response.status_code == 200
     assert b"<MaxKeys>1</MaxKeys>" in response.content
-
-
-@pytest.fixture
-def open_bucket(alice):
-    return Bucket.objects.create(
-        owner=alice, name="open-bucket", acl=Bucket.Acl.PUBLIC_READ_WRITE
-    )
 
 
 @pytest.mark.parametrize(
@@ -1002,8 +976,8 @@ def test_an_append_position_that_is_not_a_small_decimal_is_invalid_argument(
     )
 
     assert response.status_code == 400
-    assert error_of(response)["Code"] == "InvalidArgument"
-    assert error_of(response)["ArgumentName"] == "position"
+    assert error_fields(response)["Code"] == "InvalidArgument"
+    assert error_fields(response)["ArgumentName"] == "position"
     assert not StoredObject.objects.filter(key="log.txt").exists()
 
 

@@ -1,11 +1,10 @@
 """The real SDKs (oss2 V1 and V4, alibabacloud-oss-v2) against the real gunicorn server.
 
-Django's runserver and live_server invent a text/plain Content-Type that breaks
-signatures, so each module run (each xdist worker) starts gunicorn on its own
-DATA_DIR. Every test makes its own buckets (uuid names), so tests are independent.
+The server runs as deployed: each module run (each xdist worker) starts gunicorn on
+its own DATA_DIR. Every test makes its own buckets (uuid names), so tests are
+independent.
 """
 
-import base64
 import hashlib
 import json
 import uuid
@@ -29,44 +28,35 @@ from oss2.models import (
     RoutingRule,
 )
 
+from tests.oss_responses import error_code
 from tests.server_process import GunicornServer
+from tests.signing import REGION, KeyPair, content_md5, oss2_auth, sign_request
 
 pytestmark = pytest.mark.server
 
-REGION = "cn-hangzhou"
 PASSWORD = "oss-api-test-password"
 SPECIAL_PREFIX = "1~!@#$%^&*()-_=+|\\[]{}<>,./?`~"
-
-
-@dataclass(frozen=True)
-class Account:
-    key_id: str
-    secret: str
 
 
 @dataclass
 class OssServer:
     gunicorn: GunicornServer
-    alice: Account
-    bob: Account
+    alice: KeyPair
+    bob: KeyPair
 
     @property
     def url(self):
         return self.gunicorn.url
 
     def new_key(self, username):
-        return parse_access_key(self.gunicorn.manage("create_access_key", username))
+        output = self.gunicorn.manage("create_access_key", username)
+        return KeyPair.from_command_output(output)
 
     def shell_json(self, script):
         """Run Python in `manage.py shell` on the server's DATA_DIR; it prints JSON=<value>."""
         output = self.gunicorn.manage("shell", "-c", script)
         line = next(line for line in output.splitlines() if line.startswith("JSON="))
         return json.loads(line.removeprefix("JSON="))
-
-
-def parse_access_key(output):
-    values = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
-    return Account(values["AccessKeyId"], values["AccessKeySecret"])
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +73,8 @@ def server(tmp_path_factory):
         "from django.contrib.auth import get_user_model\n"
         f"for name in ('alice', 'bob'): get_user_model().objects.create_user(name, password={PASSWORD!r})",
     )
-    alice = parse_access_key(gunicorn.manage("create_access_key", "alice"))
-    bob = parse_access_key(gunicorn.manage("create_access_key", "bob"))
+    alice = KeyPair.from_command_output(gunicorn.manage("create_access_key", "alice"))
+    bob = KeyPair.from_command_output(gunicorn.manage("create_access_key", "bob"))
     gunicorn.start()
     try:
         yield OssServer(gunicorn, alice, bob)
@@ -94,12 +84,6 @@ def server(tmp_path_factory):
 
 def unique_name(prefix="b"):
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def make_auth(account, version):
-    if version == "v4":
-        return oss2.AuthV4(account.key_id, account.secret)
-    return oss2.Auth(account.key_id, account.secret)
 
 
 def oss_bucket(server, auth, name):
@@ -114,7 +98,7 @@ def version(request):
 
 @pytest.fixture
 def alice_auth(server, version):
-    return make_auth(server.alice, version)
+    return oss2_auth(server.alice, version)
 
 
 @pytest.fixture
@@ -138,27 +122,24 @@ def signed_request(
     server, account, method, bucket_name, key="", *, params=None, headers=None, data=b""
 ):
     """A request oss2 refuses to build client-side: signed by oss2's own V1 signer, sent by requests."""
-    url = f"{server.url}/{bucket_name}/{quote(key, safe='')}"
-    request = oss2.http.Request(
-        method, url, data=data, params=params or {}, headers=headers or {}
+    request = sign_request(
+        oss2_auth(account),
+        method,
+        bucket_name,
+        key,
+        params=params,
+        headers=headers,
+        body=data,
+        endpoint=server.url,
     )
-    oss2.Auth(account.key_id, account.secret)._sign_request(request, bucket_name, key)
     return requests.request(
         method,
-        url,
+        request.url,
         params=request.params,
         data=request.data,
         headers=request.headers,
         timeout=10,
     )
-
-
-def error_code(response):
-    return ET.fromstring(response.content).findtext("Code")
-
-
-def b64md5(data):
-    return base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
 # -- buckets ------------------------------------------------------------------------
@@ -241,7 +222,7 @@ def test_bad_bucket_names_are_invalid_bucket_name(server, bad_name):
 
 
 def test_bucket_names_are_global_across_users(server, bucket):
-    bob_bucket = oss_bucket(server, make_auth(server.bob, "v1"), bucket.bucket_name)
+    bob_bucket = oss_bucket(server, oss2_auth(server.bob, "v1"), bucket.bucket_name)
 
     with pytest.raises(oss2.exceptions.ServerError) as raised:
         bob_bucket.create_bucket()
@@ -346,7 +327,7 @@ def test_response_content_disposition_override(bucket):
 def test_put_object_with_correct_content_md5_is_stored(bucket):
     data = b"checked bytes"
 
-    bucket.put_object("md5.txt", data, headers={"Content-MD5": b64md5(data)})
+    bucket.put_object("md5.txt", data, headers={"Content-MD5": content_md5(data)})
 
     assert bucket.get_object("md5.txt").read() == data
 
@@ -359,7 +340,7 @@ def test_put_object_with_wrong_content_md5_is_invalid_digest_and_stores_nothing(
     for key in ("new.txt", "kept.txt"):
         with pytest.raises(oss2.exceptions.InvalidDigest):
             bucket.put_object(
-                key, b"tampered", headers={"Content-MD5": b64md5(b"other")}
+                key, b"tampered", headers={"Content-MD5": content_md5(b"other")}
             )
 
     assert not bucket.object_exists("new.txt")
@@ -430,7 +411,7 @@ def test_batch_delete_with_an_empty_key_is_refused_and_deletes_nothing(server, b
         "POST",
         bucket.bucket_name,
         params={"delete": ""},
-        headers={"Content-MD5": b64md5(body)},
+        headers={"Content-MD5": content_md5(body)},
         data=body,
     )
 
@@ -574,7 +555,7 @@ def test_anonymous_put_into_public_read_write_bucket_works(server, new_bucket):
 
 def test_another_users_bucket_is_access_denied(server, bucket, version):
     bucket.put_object("mine.txt", b"alice's")
-    as_bob = oss_bucket(server, make_auth(server.bob, version), bucket.bucket_name)
+    as_bob = oss_bucket(server, oss2_auth(server.bob, version), bucket.bucket_name)
 
     for attempt in (
         as_bob.get_bucket_info,
@@ -598,7 +579,7 @@ def test_another_users_bucket_is_access_denied(server, bucket, version):
 def test_wrong_secret_is_signature_does_not_match_with_string_to_sign(
     server, bucket, version
 ):
-    wrong = make_auth(Account(server.alice.key_id, "not-the-secret"), version)
+    wrong = oss2_auth(KeyPair(server.alice.key_id, "not-the-secret"), version)
 
     with pytest.raises(oss2.exceptions.SignatureDoesNotMatch) as raised:
         oss_bucket(server, wrong, bucket.bucket_name).get_bucket_info()
@@ -616,7 +597,7 @@ def test_wrong_secret_is_signature_does_not_match_with_string_to_sign(
 
 
 def test_unknown_access_key_id_is_invalid_access_key_id(server, bucket, version):
-    stranger = make_auth(Account("LTAInobodyhasthiskey000", "whatever"), version)
+    stranger = oss2_auth(KeyPair("LTAInobodyhasthiskey000", "whatever"), version)
 
     with pytest.raises(oss2.exceptions.ServerError) as raised:
         oss_bucket(server, stranger, bucket.bucket_name).get_bucket_info()
@@ -626,7 +607,7 @@ def test_unknown_access_key_id_is_invalid_access_key_id(server, bucket, version)
 
 def test_a_disabled_key_is_invalid_access_key_id(server, bucket, version):
     account = server.new_key("alice")
-    as_key = oss_bucket(server, make_auth(account, version), bucket.bucket_name)
+    as_key = oss_bucket(server, oss2_auth(account, version), bucket.bucket_name)
     as_key.put_object("before.txt", b"works")
 
     server.shell_json(
@@ -1057,14 +1038,14 @@ def raw_website(*rules):
     ).encode()
 
 
-def put_raw_website(server, bucket_name, body, content_md5=None):
+def put_raw_website(server, bucket_name, body, md5_header=None):
     return signed_request(
         server,
         server.alice,
         "PUT",
         bucket_name,
         params={"website": ""},
-        headers={"Content-MD5": content_md5 or b64md5(body)},
+        headers={"Content-MD5": md5_header or content_md5(body)},
         data=body,
     )
 
@@ -1106,11 +1087,13 @@ def get_raw_website(server, bucket_name):
             id="forbidden-header",
         ),
         pytest.param(
-            raw_website(raw_mirror_rule(1, "u/", url="http://origin.example.com/dir")),
+            raw_website(
+                raw_mirror_rule(1, "u/", url="http://origin.example.com/dir?v=1")
+            ),
             None,
             "InvalidArgument",
             "MirrorURL",
-            id="mirror-url-without-trailing-slash",
+            id="mirror-url-with-a-query-string",
         ),
         pytest.param(
             raw_website(raw_mirror_rule(1, "u/", url="ftp://origin.example.com/")),
@@ -1121,7 +1104,7 @@ def get_raw_website(server, bucket_name):
         ),
         pytest.param(
             raw_website(raw_mirror_rule(1, "m/")),
-            b64md5(b"something else"),
+            content_md5(b"something else"),
             "InvalidDigest",
             None,
             id="wrong-content-md5",
@@ -1364,7 +1347,7 @@ def test_v2_sdk_round_trips_key_suffix_and_enable_replace_prefix(server, v2_clie
         redirect.redirect.replace_key_prefix_with,
     ) == (True, "manual/")
     # oss2 has no model for these fields but still reads the document.
-    as_oss2 = oss_bucket(server, make_auth(server.alice, "v1"), name)
+    as_oss2 = oss_bucket(server, oss2_auth(server.alice, "v1"), name)
     assert [rule.rule_num for rule in as_oss2.get_bucket_website().rules] == [1, 2]
 
 

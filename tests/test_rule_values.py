@@ -1,6 +1,9 @@
-"""Everything saved can be read back (SPEC §9): rule values XML cannot carry, or that
-HTTP would change, are refused on every path (console, JSON API, PUT ?website), and
-what is accepted comes back through GET ?website as XML oss2 reads.
+"""One validation for the three ways a rule is saved (console, JSON API, PUT ?website).
+
+Everything saved can be read back (SPEC §9): rule values XML cannot carry, or that
+HTTP would change, are refused on every path, and what is accepted comes back
+through GET ?website as XML oss2 reads. A setting the rule would ignore is refused
+with the same words on every path; a harmless difference is normalised on every path.
 """
 
 import json
@@ -11,23 +14,16 @@ import pytest
 from django.urls import reverse
 from oss2 import xml_utils
 from oss2.models import GetBucketWebsiteResult
-from rest_framework.test import APIClient
 
-from origin import website
+from origin import website_config, website_xml
 from origin.models import BackToOriginRule
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+pytestmark = pytest.mark.django_db
 
 HOST = "www.example.com"
 AFFIX = BackToOriginRule.RedirectTarget.AFFIX
 FIXED = BackToOriginRule.RedirectTarget.FIXED
-
-
-@pytest.fixture
-def api(alice):
-    client = APIClient()
-    client.force_login(alice)
-    return client
+REPLACE_PREFIX = BackToOriginRule.RedirectTarget.REPLACE_PREFIX
 
 
 # -- one rule, sent three ways ----------------------------------------------------------
@@ -60,7 +56,7 @@ def _condition_xml(fields):
     parts = [
         _element("KeyPrefixEquals", fields.get("key_prefix", "")),
         _element("KeySuffixEquals", fields.get("key_suffix", "")),
-        _element("HttpErrorCodeReturnedEquals", "404"),
+        _element("HttpErrorCodeReturnedEquals", str(fields.get("http_status", 404))),
     ]
     parts += [
         f"<IncludeHeader>{_element('Key', name)}{_element('Equals', value)}</IncludeHeader>"
@@ -93,17 +89,29 @@ def _mirror_xml(fields):
 
 
 def _redirect_xml(fields):
+    parts = [_element("RedirectType", fields.get("redirect_type", "External"))]
+    host = fields.get(
+        "host", HOST
+    )  # "" sends no HostName, as the other paths send none
+    if host:
+        parts.append(_element("HostName", host))
+    if "protocol" in fields:
+        parts.append(_element("Protocol", fields["protocol"]))
+    if "redirect_code" in fields:
+        parts.append(_element("HttpRedirectCode", str(fields["redirect_code"])))
     target = fields.get("redirect_target")
-    replace_key_with = (
-        f"{fields.get('target_prefix', '')}${{key}}{fields.get('target_suffix', '')}"
-        if target == AFFIX
-        else fields.get("target_fixed_path", "")
-    )
-    return (
-        _element("RedirectType", "External")
-        + _element("HostName", HOST)
-        + _element("ReplaceKeyWith", replace_key_with)
-    )
+    if target == AFFIX:
+        prefix, suffix = (
+            fields.get("target_prefix", ""),
+            fields.get("target_suffix", ""),
+        )
+        parts.append(_element("ReplaceKeyWith", f"{prefix}${{key}}{suffix}"))
+    elif target == FIXED:
+        parts.append(_element("ReplaceKeyWith", fields.get("target_fixed_path", "")))
+    elif target == REPLACE_PREFIX:
+        parts.append(_element("EnableReplacePrefix", "true"))
+        parts.append(_element("ReplaceKeyPrefixWith", fields["replace_prefix_with"]))
+    return "".join(parts)
 
 
 def website_body(fields):
@@ -223,14 +231,160 @@ def test_the_json_api_refuses_the_value(api, bucket, fields, field):
 
 @pytest.mark.parametrize(("fields", "field"), BAD_VALUES)
 def test_put_website_refuses_the_value(bucket, fields, field):
-    with pytest.raises(website.WebsiteError) as refused:
-        website.replace_configuration(bucket, website_body(fields))
+    with pytest.raises(website_xml.WebsiteError) as refused:
+        website_config.replace_configuration(bucket, website_body(fields))
 
     # Characters XML cannot carry fail in the parser; the rest in the rule's clean().
     assert refused.value.code in ("MalformedXML", "InvalidArgument")
     if refused.value.code == "InvalidArgument":
         assert refused.value.message.startswith("RuleNumber 1: ")
     assert not bucket.origin_rules.exists()
+
+
+# -- a setting the rule would ignore is refused, with the same words on every path ---------
+
+INTERNAL_RULE = {
+    **REDIRECT,
+    "redirect_type": "Internal",
+    "key_prefix": "old/",
+    "redirect_target": REPLACE_PREFIX,
+    "replace_prefix_with": "new/",
+}
+MIRROR_STATUS = (
+    "Mirroring applies to missing objects only: the HTTP Status Code must be 404."
+)
+IGNORED_SETTINGS = [
+    pytest.param(
+        {"http_status": 403},
+        ("http_status", "HttpErrorCodeReturnedEquals"),
+        MIRROR_STATUS,
+        id="mirroring-with-status-403",
+    ),
+    pytest.param(
+        {"http_status": 410},
+        ("http_status", "HttpErrorCodeReturnedEquals"),
+        MIRROR_STATUS,
+        id="mirroring-with-status-410",
+    ),
+    pytest.param(
+        INTERNAL_RULE,  # with the host every path sends by default
+        ("host", "HostName"),
+        "An Internal rule serves the target file from this bucket: it takes no Domain or IP.",
+        id="internal-with-host",
+    ),
+    pytest.param(
+        {**INTERNAL_RULE, "host": "", "redirect_code": 302},
+        ("redirect_code", "HttpRedirectCode"),
+        "An Internal rule serves the target file instead of redirecting: "
+        "it takes no Redirection Code other than the default 301.",
+        id="internal-with-redirection-code-302",
+    ),
+    pytest.param(
+        {**INTERNAL_RULE, "host": "", "protocol": "http"},
+        ("protocol", "Protocol"),
+        "An Internal rule serves the target file from this bucket: "
+        "it takes no protocol other than the default https.",
+        id="internal-with-protocol-http",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "names", "message"), IGNORED_SETTINGS)
+def test_the_console_refuses_an_ignored_setting(
+    alice_client, bucket, fields, names, message
+):
+    response = alice_client.post(
+        reverse("console-rule-create", args=[bucket.name]), console_post(fields)
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors == {names[0]: [message]}
+    assert not bucket.origin_rules.exists()
+
+
+@pytest.mark.parametrize(("fields", "names", "message"), IGNORED_SETTINGS)
+def test_the_json_api_refuses_an_ignored_setting(api, bucket, fields, names, message):
+    response = api.post(
+        f"/api/v1/buckets/{bucket.name}/rules",
+        api_body(fields),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {names[0]: [message]}
+    assert not bucket.origin_rules.exists()
+
+
+@pytest.mark.parametrize(("fields", "names", "message"), IGNORED_SETTINGS)
+def test_put_website_refuses_an_ignored_setting(bucket, fields, names, message):
+    with pytest.raises(website_xml.WebsiteError) as refused:
+        website_config.replace_configuration(bucket, website_body(fields))
+
+    assert (refused.value.code, refused.value.name, refused.value.message) == (
+        "InvalidArgument",
+        names[1],
+        f"RuleNumber 1: {message}",
+    )
+    assert not bucket.origin_rules.exists()
+
+
+# -- a harmless difference is accepted and normalised on every path -----------------------
+
+NORMALISED = [
+    pytest.param(
+        {
+            "secondary_url": "https://backup.example.com/dir",
+            "probe_url": "https://www.example.com/health",
+        },
+        {"secondary_url": "https://backup.example.com/dir/"},
+        id="secondary-url-without-trailing-slash",
+    ),
+    pytest.param(
+        {**INTERNAL_RULE, "host": ""},
+        {"redirect_type": "Internal", "host": "", "replace_prefix_with": "new/"},
+        id="internal-without-an-origin",
+    ),
+    # Redirection fires for any status from 400 to 599 (SPEC §10), so it is kept.
+    pytest.param(
+        {**REDIRECT, "http_status": 403},
+        {"mode": "redirect", "http_status": 403},
+        id="redirection-with-status-403",
+    ),
+]
+
+
+def stored(bucket, expected):
+    rule = bucket.origin_rules.get()
+    return {name: getattr(rule, name) for name in expected}
+
+
+@pytest.mark.parametrize(("fields", "expected"), NORMALISED)
+def test_the_console_accepts_and_normalises(alice_client, bucket, fields, expected):
+    response = alice_client.post(
+        reverse("console-rule-create", args=[bucket.name]), console_post(fields)
+    )
+
+    assert response.status_code == 302
+    assert stored(bucket, expected) == expected
+
+
+@pytest.mark.parametrize(("fields", "expected"), NORMALISED)
+def test_the_json_api_accepts_and_normalises(api, bucket, fields, expected):
+    response = api.post(
+        f"/api/v1/buckets/{bucket.name}/rules",
+        api_body(fields),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 201, response.json()
+    assert stored(bucket, expected) == expected
+
+
+@pytest.mark.parametrize(("fields", "expected"), NORMALISED)
+def test_put_website_accepts_and_normalises(bucket, fields, expected):
+    website_config.replace_configuration(bucket, website_body(fields))
+
+    assert stored(bucket, expected) == expected
 
 
 @pytest.mark.parametrize(
@@ -283,7 +437,7 @@ UNUSUAL = {
 
 def as_oss2(bucket):
     """GET ?website's document as oss2 reads it (its parser raises on what it cannot)."""
-    body = website.website_xml(bucket)
+    body = website_config.configuration_xml(bucket)
     result = GetBucketWebsiteResult.__new__(GetBucketWebsiteResult)
     result.rules = []
     xml_utils.parse_get_bucket_website(result, body)
@@ -304,7 +458,9 @@ def test_unusual_values_saved_through_the_api_read_back_through_get_website(
 
     condition, headers = rule.condition, rule.redirect.mirror_headers
     assert condition.key_prefix_equals == UNUSUAL["key_prefix"]
-    document = ET.fromstring(website.website_xml(bucket))  # oss2 skips KeySuffixEquals
+    document = ET.fromstring(
+        website_config.configuration_xml(bucket)
+    )  # oss2 skips KeySuffixEquals
     assert document.findtext(".//KeySuffixEquals") == UNUSUAL["key_suffix"]
     assert [(h.key, h.equals) for h in condition.include_header_list] == [
         ("X-Tenant", "a&b<c>\"d'e 图"),
@@ -323,11 +479,11 @@ def test_unusual_values_survive_a_get_then_put_of_the_website_document(api, buck
         api_body(UNUSUAL),
         content_type="application/json",
     )
-    first = website.website_xml(bucket)
+    first = website_config.configuration_xml(bucket)
 
-    website.replace_configuration(bucket, first)
+    website_config.replace_configuration(bucket, first)
 
-    assert website.website_xml(bucket) == first
+    assert website_config.configuration_xml(bucket) == first
 
 
 def test_get_website_stays_well_formed_for_a_rule_stored_before_this_validation(

@@ -8,36 +8,25 @@ There is no public internet here, so "public" hosts are simulated in two ways on
 DNS answers (`resolve_addresses`), and 127.0.0.2 being declared public.
 """
 
-import xml.etree.ElementTree as ET
-
 import pytest
 
 from origin import fetch
 from origin.addresses import internal_address_reason
-from origin.models import BackToOriginRule, OriginFetch
+from origin.models import OriginFetch
 from tests.origin_server import OriginServer
-
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
+from tests.oss_responses import oss_error
 
 PUBLIC_STAND_IN = "127.0.0.2"
 
 
-def error_of(response):
-    root = ET.fromstring(response.content)
-    return root.findtext("Code"), root.findtext("Message")
-
-
 @pytest.fixture
-def rule_on(bucket, settings):
+def rule_on(bucket, make_rule, settings):
     """Save a mirroring rule while private origins are allowed, then refuse them."""
     settings.ORIGIN_TIMEOUT_SECONDS = 2
 
     def make(host, **fields):
         settings.ORIGIN_ALLOW_PRIVATE = True
-        rule = BackToOriginRule(
-            bucket=bucket, mode="mirror", protocol="http", host=host, **fields
-        )
-        rule.save_in_order()
+        rule = make_rule(bucket, mode="mirror", protocol="http", host=host, **fields)
         settings.ORIGIN_ALLOW_PRIVATE = False
         return rule
 
@@ -185,7 +174,7 @@ def test_origin_on_an_internal_address_is_refused_before_connecting(
     response = alice_client.get("/alice-bucket/k")
 
     assert response.status_code == 424
-    assert error_of(response) == (
+    assert oss_error(response) == (
         "MirrorFailed",
         f"Origin refused: {named}; origins on internal networks are not allowed.",
     )
@@ -202,7 +191,7 @@ def test_localhost_is_refused_whatever_it_resolves_to(
     response = alice_client.get("/alice-bucket/k")
 
     assert response.status_code == 424
-    code, message = error_of(response)
+    code, message = oss_error(response)
     assert code == "MirrorFailed"
     assert message.startswith("Origin refused: localhost resolves to ")
     assert "which is a loopback address" in message
@@ -219,7 +208,7 @@ def test_public_looking_name_that_resolves_to_loopback_is_refused(
     response = alice_client.get("/alice-bucket/k")
 
     assert response.status_code == 424
-    assert error_of(response)[1] == (
+    assert oss_error(response)[1] == (
         "Origin refused: public-origin.test resolves to 127.0.0.1, which is a loopback address;"
         " origins on internal networks are not allowed."
     )
@@ -239,7 +228,7 @@ def test_name_with_one_internal_address_among_public_ones_is_refused(
     response = alice_client.get("/alice-bucket/k")
 
     assert response.status_code == 424
-    assert "mixed.test resolves to 127.0.0.1" in error_of(response)[1]
+    assert "mixed.test resolves to 127.0.0.1" in oss_error(response)[1]
     assert public.received == []
 
 
@@ -258,7 +247,7 @@ def test_public_origin_redirecting_to_loopback_is_refused(
     response = alice_client.get("/alice-bucket/k")
 
     assert response.status_code == 424
-    assert error_of(response)[1] == (
+    assert oss_error(response)[1] == (
         "Origin refused: 127.0.0.1 is a loopback address; origins on internal networks are not allowed."
     )
     assert [request.path for request in public.received] == ["/k"]
@@ -278,7 +267,7 @@ def test_redirect_to_a_name_resolving_to_loopback_is_refused(
     response = alice_client.get("/alice-bucket/k")
 
     assert response.status_code == 424
-    assert "cdn.test resolves to 127.0.0.1" in error_of(response)[1]
+    assert "cdn.test resolves to 127.0.0.1" in oss_error(response)[1]
     assert len(public.received) == 1
     assert origin_server.received == []
 
@@ -292,7 +281,7 @@ def test_redirect_to_a_non_http_url_is_refused(alice_client, rule_on, public_ori
     response = alice_client.get("/alice-bucket/k")
 
     assert response.status_code == 424
-    assert error_of(response)[1] == (
+    assert oss_error(response)[1] == (
         "The origin redirected to an unsupported URL: file:///etc/passwd"
     )
 
@@ -337,7 +326,7 @@ def test_secondary_origin_on_loopback_is_refused(
     response = alice_client.get("/alice-bucket/k")
 
     assert response.status_code == 424
-    assert error_of(response)[1] == (
+    assert oss_error(response)[1] == (
         "Origin refused: 127.0.0.1 is a loopback address; origins on internal networks are not allowed."
     )
     assert [request.path for request in primary.received] == ["/probe-missing"]

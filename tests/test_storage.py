@@ -19,8 +19,6 @@ from buckets.storage import (
     remove_leftovers,
 )
 
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
-
 BLOB_NAME_RE = re.compile(r"^([0-9a-f]{2})/([0-9a-f]{2})/\1\2[0-9a-f]{28}$")
 
 

@@ -9,7 +9,6 @@ sockets against gunicorn.
 import hashlib
 import io
 import sys
-import xml.etree.ElementTree as ET
 
 import pytest
 from django.core.signals import request_finished, request_started
@@ -17,8 +16,9 @@ from django.db import close_old_connections
 from gunicorn.http.errors import NoMoreData
 
 from buckets.body import CompleteBodyInput, IncompleteBody
-from buckets.models import Bucket, StoredObject
+from buckets.models import StoredObject
 from config.wsgi import application
+from tests.oss_responses import error_code
 
 OLD = b"old version " * 1000
 
@@ -65,17 +65,6 @@ def wsgi(db):
     yield call
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
-
-
-@pytest.fixture
-def open_bucket(alice):
-    return Bucket.objects.create(
-        owner=alice, name="open-bucket", acl=Bucket.Acl.PUBLIC_READ_WRITE
-    )
-
-
-def error_code(content):
-    return ET.fromstring(content).findtext("Code")
 
 
 def stored(bucket, key):

@@ -1,7 +1,8 @@
 """The OSS WebsiteConfiguration document <-> rule rows, and IndexDocument / ErrorDocument.
 
-In process: `origin.website` parses and writes the XML; the object endpoint serves
-the documents after the rules (reference §2.2-2.5, §3.1).
+In process: `origin.website_xml` parses and writes the XML, `origin.website_config`
+stores it through the models' validation; the object endpoint serves the documents
+after the rules (reference §2.2-2.5, §3.1).
 """
 
 import functools
@@ -19,10 +20,11 @@ from oss2.models import (
     RoutingRule,
 )
 
-from origin import website
+from origin import website_config, website_xml
 from origin.models import BackToOriginRule, WebsiteDocuments
+from tests.oss_responses import body_of
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+pytestmark = pytest.mark.django_db
 
 SPECIAL_PREFIX = "1~!@#$%^&*()-_=+|\\[]{}<>,./?`~"
 MIRROR = "<RedirectType>Mirror</RedirectType><MirrorURL>http://origin.example.com/</MirrorURL>"
@@ -42,7 +44,7 @@ def config(*rules, documents=""):
 
 
 def parse_one(redirect=MIRROR, condition=STATUS_404):
-    (rule,), _documents = website.parse_website(
+    (rule,), _documents = website_xml.parse_website(
         config(rule_xml(1, condition, redirect))
     )
     return rule
@@ -51,11 +53,11 @@ def parse_one(redirect=MIRROR, condition=STATUS_404):
 def refused(body, bucket=None):
     """The WebsiteError a body is refused with (by parsing, or by saving when a bucket is given)."""
     attempt = (
-        functools.partial(website.parse_website, body)
+        functools.partial(website_xml.parse_website, body)
         if bucket is None
-        else functools.partial(website.replace_configuration, bucket, body)
+        else functools.partial(website_config.replace_configuration, bucket, body)
     )
-    with pytest.raises(website.WebsiteError) as raised:
+    with pytest.raises(website_xml.WebsiteError) as raised:
         attempt()
     return raised.value
 
@@ -64,7 +66,9 @@ def as_oss2(bucket):
     """The GET document, read by oss2's own parser (it raises on what it cannot read)."""
     result = GetBucketWebsiteResult.__new__(GetBucketWebsiteResult)
     result.rules = []
-    return xml_utils.parse_get_bucket_website(result, website.website_xml(bucket))
+    return xml_utils.parse_get_bucket_website(
+        result, website_config.configuration_xml(bucket)
+    )
 
 
 def stored_rules(bucket):
@@ -146,9 +150,9 @@ def test_oss2_bodies_with_empty_suffix_and_key_are_accepted(bucket):
     assert b"<Suffix />" in body
     assert b"<Key />" in body
 
-    website.replace_configuration(bucket, body)
+    website_config.replace_configuration(bucket, body)
 
-    root = ET.fromstring(website.website_xml(bucket))
+    root = ET.fromstring(website_config.configuration_xml(bucket))
     assert root.find("IndexDocument") is None
     assert root.find("ErrorDocument") is None
     assert root.findtext("RoutingRules/RoutingRule/Condition/KeyPrefixEquals") == "a/"
@@ -164,9 +168,9 @@ def test_unknown_elements_are_kept_verbatim_and_round_tripped(bucket):
         )
     )
 
-    website.replace_configuration(bucket, body)
-    first = website.website_xml(bucket)
-    website.replace_configuration(bucket, first)  # PUT what GET returned
+    website_config.replace_configuration(bucket, body)
+    first = website_config.configuration_xml(bucket)
+    website_config.replace_configuration(bucket, first)  # PUT what GET returned
 
     root = ET.fromstring(first)
     condition = root.find("RoutingRules/RoutingRule/Condition")
@@ -176,16 +180,16 @@ def test_unknown_elements_are_kept_verbatim_and_round_tripped(bucket):
     )
     assert redirect.findtext("MirrorSNI") == "true"
     assert redirect.findtext("MirrorTaggings/Taggings/Value") == "v & w"
-    assert website.website_xml(bucket) == first
+    assert website_config.configuration_xml(bucket) == first
 
 
 def test_a_mirror_rule_without_a_status_condition_is_stored_as_404(bucket):
-    website.replace_configuration(
+    website_config.replace_configuration(
         bucket, config(rule_xml(condition="<KeyPrefixEquals>m/</KeyPrefixEquals>"))
     )
 
     assert BackToOriginRule.objects.get(bucket=bucket).http_status == 404
-    root = ET.fromstring(website.website_xml(bucket))
+    root = ET.fromstring(website_config.configuration_xml(bucket))
     assert root.findtext(".//HttpErrorCodeReturnedEquals") == "404"
 
 
@@ -193,6 +197,83 @@ def test_a_mirror_rule_passes_the_query_string_from_pass_query_string_alone():
     rule = parse_one(MIRROR + "<PassQueryString>true</PassQueryString>")
 
     assert rule["pass_query_string"] is True
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "path", "written"),
+    [
+        (
+            "http://origin.example.com",
+            "origin.example.com",
+            "",
+            "http://origin.example.com/",
+        ),
+        (
+            "https://origin.example.com/dir",
+            "origin.example.com",
+            "dir",
+            "https://origin.example.com/dir/",
+        ),
+        (
+            "https://origin.example.com:8443/a/b/",
+            "origin.example.com:8443",
+            "a/b",
+            "https://origin.example.com:8443/a/b/",
+        ),
+    ],
+)
+def test_a_mirror_url_without_its_trailing_slash_is_read_as_if_it_had_one(
+    bucket, url, host, path, written
+):
+    # The console and the JSON API take the path without slashes: the / is where the key goes.
+    website_config.replace_configuration(
+        bucket,
+        config(
+            rule_xml(
+                redirect=f"<RedirectType>Mirror</RedirectType><MirrorURL>{url}</MirrorURL>"
+            )
+        ),
+    )
+
+    rule = BackToOriginRule.objects.get(bucket=bucket)
+    assert (rule.host, rule.path) == (host, path)
+    assert as_oss2(bucket).rules[0].redirect.mirror_url == written
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "ftp://origin.example.com/",
+            "MirrorURL must be a full http:// or https:// URL.",
+        ),
+        ("origin.example.com/", "MirrorURL must be a full http:// or https:// URL."),
+        (
+            "https://origin.example.com/dir?v=1",
+            "MirrorURL must not have a query string: the file name is added after it.",
+        ),
+        (
+            "https://origin.example.com:0/",
+            "The port in MirrorURL must be a number from 1 to 65535.",
+        ),
+    ],
+)
+def test_a_mirror_url_is_checked_like_the_secondary_origin_url(bucket, url, message):
+    error = refused(
+        config(
+            rule_xml(
+                redirect=f"<RedirectType>Mirror</RedirectType><MirrorURL>{url}</MirrorURL>"
+            )
+        ),
+        bucket,
+    )
+
+    assert (error.code, error.name, error.value, error.message) == (
+        "InvalidArgument",
+        "MirrorURL",
+        url,
+        f"RuleNumber 1: {message}",
+    )
 
 
 # -- refusing ----------------------------------------------------------------------------------
@@ -342,31 +423,85 @@ def test_private_origins_are_refused_unless_the_operator_allows_them(
     assert not BackToOriginRule.objects.exists()
 
     settings.ORIGIN_ALLOW_PRIVATE = True
-    website.replace_configuration(bucket, body)
+    website_config.replace_configuration(bucket, body)
     assert BackToOriginRule.objects.filter(bucket=bucket).count() == 1
 
 
-def test_more_rules_than_the_limit_are_refused(settings):
+def test_more_rules_than_the_limit_are_refused(bucket, settings):
     settings.BACK_TO_ORIGIN_MAX_RULES = 2
     rules = [
         rule_xml(n, condition=f"<KeyPrefixEquals>p{n}/</KeyPrefixEquals>")
         for n in (1, 2, 3)
     ]
 
-    error = refused(config(*rules))
+    error = refused(config(*rules), bucket)
 
-    assert (error.code, error.name, error.value) == (
+    # The model's limit, as from the console and the JSON API.
+    assert (error.code, error.name, error.value, error.message) == (
         "InvalidArgument",
         "RoutingRule",
         "3",
+        "RuleNumber 3: A bucket can have at most 2 Back-to-Origin rules.",
     )
+    assert not BackToOriginRule.objects.exists()
+
+
+ENTITIES = b"""<?xml version="1.0"?>
+<!DOCTYPE WebsiteConfiguration [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>
+<WebsiteConfiguration><IndexDocument><Suffix>&b;</Suffix></IndexDocument></WebsiteConfiguration>"""
+EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE WebsiteConfiguration [<!ENTITY x SYSTEM "file:///etc/passwd">]>
+<WebsiteConfiguration><IndexDocument><Suffix>&x;</Suffix></IndexDocument></WebsiteConfiguration>"""
+
+
+@pytest.mark.parametrize(
+    "body", [ENTITIES, EXTERNAL_ENTITY], ids=["nested", "external"]
+)
+def test_entity_declarations_are_malformed_xml(bucket, body):
+    error = refused(body, bucket)
+
+    assert (error.code, error.message) == (
+        "MalformedXML",
+        "The XML must not declare entities or refer to external resources.",
+    )
+    assert not WebsiteDocuments.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("documents", "element", "value"),
+    [
+        (
+            "<IndexDocument><Suffix>i.html</Suffix><Type>3</Type></IndexDocument>",
+            "Type",
+            "3",
+        ),
+        (
+            "<ErrorDocument><Key>e.html</Key><HttpStatus>500</HttpStatus></ErrorDocument>",
+            "HttpStatus",
+            "500",
+        ),
+        (
+            f"<IndexDocument><Suffix>{'i' * 1024}</Suffix></IndexDocument>",
+            "Suffix",
+            "i" * 256,
+        ),
+    ],
+    ids=["index-type-3", "error-status-500", "suffix-over-1023"],
+)
+def test_document_values_the_model_refuses_name_their_element(
+    bucket, documents, element, value
+):
+    error = refused(config(rule_xml(), documents=documents), bucket)
+
+    assert (error.code, error.name, error.value) == ("InvalidArgument", element, value)
+    assert not BackToOriginRule.objects.exists()
 
 
 # -- writing -------------------------------------------------------------------------------
 
 
 def test_special_characters_in_the_prefix_round_trip(bucket):
-    website.replace_configuration(
+    website_config.replace_configuration(
         bucket,
         xml_utils.to_put_bucket_website(
             BucketWebsite(
@@ -409,9 +544,9 @@ def test_get_output_has_no_namespace_and_complete_conditions(bucket):
         ),
         documents="<IndexDocument><Suffix>index.html</Suffix></IndexDocument>",
     )
-    website.replace_configuration(bucket, body)
+    website_config.replace_configuration(bucket, body)
 
-    output = website.website_xml(bucket)
+    output = website_config.configuration_xml(bucket)
 
     root = ET.fromstring(output)
     assert root.tag == "WebsiteConfiguration"
@@ -447,7 +582,7 @@ def test_rules_come_back_in_rule_number_order_with_their_numbers(bucket):
         rule_xml(5, condition="<KeyPrefixEquals>a/</KeyPrefixEquals>"),
     )
 
-    website.replace_configuration(bucket, body)
+    website_config.replace_configuration(bucket, body)
 
     assert [
         (rule.rule_num, rule.condition.key_prefix_equals)
@@ -459,19 +594,19 @@ def test_rules_come_back_in_rule_number_order_with_their_numbers(bucket):
 
 
 def test_an_empty_configuration_reads_as_none(bucket):
-    assert website.website_xml(bucket) is None
+    assert website_config.configuration_xml(bucket) is None
 
-    website.replace_configuration(
+    website_config.replace_configuration(
         bucket,
         config(documents="<IndexDocument><Suffix>i.html</Suffix></IndexDocument>"),
     )
-    website.delete_configuration(bucket)
+    website_config.delete_configuration(bucket)
 
-    assert website.website_xml(bucket) is None
+    assert website_config.configuration_xml(bucket) is None
 
 
 def test_a_failed_put_leaves_the_previous_configuration_untouched(bucket):
-    website.replace_configuration(
+    website_config.replace_configuration(
         bucket,
         config(
             rule_xml(1, condition="<KeyPrefixEquals>one/</KeyPrefixEquals>"),
@@ -484,7 +619,10 @@ def test_a_failed_put_leaves_the_previous_configuration_untouched(bucket):
             "<ErrorDocument><Key>404.html</Key></ErrorDocument>",
         ),
     )
-    rules_before, xml_before = stored_rules(bucket), website.website_xml(bucket)
+    rules_before, xml_before = (
+        stored_rules(bucket),
+        website_config.configuration_xml(bucket),
+    )
 
     # Rule 1 is valid and saved first; rule 2 fails model validation after it.
     error = refused(
@@ -502,7 +640,7 @@ def test_a_failed_put_leaves_the_previous_configuration_untouched(bucket):
 
     assert error.name == "HttpRedirectCode"
     assert stored_rules(bucket) == rules_before
-    assert website.website_xml(bucket) == xml_before
+    assert website_config.configuration_xml(bucket) == xml_before
     assert WebsiteDocuments.objects.get(bucket=bucket).index_suffix == "index.html"
 
 
@@ -529,7 +667,7 @@ def documents(bucket, put_object):
     put_object(bucket, "404.html", b"<h1>not here</h1>", content_type="text/html")
 
     def configure(error_status=404, rules=()):
-        website.replace_configuration(
+        website_config.replace_configuration(
             bucket,
             config(
                 *rules,
@@ -539,12 +677,6 @@ def documents(bucket, put_object):
         )
 
     return configure
-
-
-def body_of(response):
-    return (
-        b"".join(response.streaming_content) if response.streaming else response.content
-    )
 
 
 def test_the_index_document_is_served_for_keys_ending_in_a_slash(
@@ -584,7 +716,7 @@ def test_the_error_document_is_served_with_its_http_status(
 
 
 def test_a_missing_error_document_leaves_the_plain_no_such_key(alice_client, bucket):
-    website.replace_configuration(
+    website_config.replace_configuration(
         bucket, config(documents="<ErrorDocument><Key>gone.html</Key></ErrorDocument>")
     )
 
@@ -657,7 +789,7 @@ def test_oss2_external_rule_builder_output_is_accepted(bucket):
         )
     )
 
-    website.replace_configuration(bucket, body)
+    website_config.replace_configuration(bucket, body)
 
     (rule,) = as_oss2(bucket).rules
     assert rule.redirect.replace_key_with == "${key}.html"
@@ -730,7 +862,7 @@ def test_a_hostile_number_is_invalid_argument_naming_its_element(bucket, element
 def test_numbers_with_spaces_or_leading_zeros_are_read_as_decimals(
     bucket, element, text, stored
 ):
-    website.replace_configuration(bucket, with_number(element, text))
+    website_config.replace_configuration(bucket, with_number(element, text))
 
     if element in ("HttpStatus", "Type"):
         documents = WebsiteDocuments.objects.get(bucket=bucket)

@@ -37,8 +37,9 @@ from oss2.models import (
     RoutingRule,
 )
 
-from tests.origin_server import OriginServer
+from tests.origin_server import unused_port
 from tests.server_process import GunicornServer, wait_until
+from tests.signing import KeyPair, oss2_auth, sent_headers, sign_request
 
 USER, PASSWORD = "faults", "fault-suite-password"
 MIB = 1024 * 1024
@@ -59,23 +60,12 @@ CREATE_USER = (
 # -- the server -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Account:
-    key_id: str
-    secret: str
-
-
-def parse_access_key(output):
-    values = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
-    return Account(values["AccessKeyId"], values["AccessKeySecret"])
-
-
 class FaultServer:
     """A running gunicorn with one user and access key, and the ways a test looks at it."""
 
     def __init__(self, gunicorn, account, settings):
         self.gunicorn = gunicorn
-        self.account = account
+        self.account = account  # a tests.signing.KeyPair
         self.settings = settings
 
     @property
@@ -93,9 +83,7 @@ class FaultServer:
     # -- buckets through oss2 --------------------------------------------------------
 
     def bucket(self, name):
-        return oss2.Bucket(
-            oss2.Auth(self.account.key_id, self.account.secret), self.url, name
-        )
+        return oss2.Bucket(oss2_auth(self.account), self.url, name)
 
     def anonymous_bucket(self, name):
         return oss2.Bucket(oss2.AnonymousAuth(), self.url, name)
@@ -141,17 +129,16 @@ class FaultServer:
     def signed_headers(self, method, bucket_name, key="", params=None, headers=None):
         """Headers that sign a request oss2 would never send (V1, oss2's own signer).
         Content-Length is not signed, so a raw request may declare any length."""
-        request = oss2.http.Request(
+        request = sign_request(
+            oss2_auth(self.account),
             method,
-            self.object_url(bucket_name, key),
-            data=b"",
-            params=params or {},
-            headers=headers or {},
+            bucket_name,
+            key,
+            params=params,
+            headers=headers,
+            endpoint=self.url,
         )
-        oss2.Auth(self.account.key_id, self.account.secret)._sign_request(
-            request, bucket_name, key
-        )
-        return {name: value for name, value in request.headers.items() if value}
+        return sent_headers(request)
 
     # -- the console -----------------------------------------------------------------
 
@@ -220,7 +207,9 @@ def start_server(request, tmp_path_factory, reliability):
         started.append(gunicorn)
         gunicorn.manage("migrate", "--noinput")
         gunicorn.manage("shell", "-c", CREATE_USER)
-        account = parse_access_key(gunicorn.manage("create_access_key", USER))
+        account = KeyPair.from_command_output(
+            gunicorn.manage("create_access_key", USER)
+        )
         gunicorn.start()
         reliability.settings(category, settings)
         return FaultServer(gunicorn, account, settings)
@@ -233,33 +222,16 @@ def start_server(request, tmp_path_factory, reliability):
 # -- origins --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def origin():
-    server = OriginServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def gate():
-    """An origin route's gate, always opened at the end so no origin thread hangs on."""
-    gates = []
-
-    def make():
-        gates.append(threading.Event())
-        return gates[-1]
-
-    yield make
-    for each in gates:
-        each.set()
+# `origin` (one loopback origin per module) and `gate` come from tests/conftest.py.
 
 
 def closed_port_url():
     """An origin URL nobody listens on: connecting is refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
+    return f"http://127.0.0.1:{unused_port()}/"
+
+
+def unique_key(name):
+    return f"{uuid.uuid4().hex[:8]}-{name}"
 
 
 # -- clients --------------------------------------------------------------------------

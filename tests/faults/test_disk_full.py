@@ -18,6 +18,7 @@ from tests.faults.conftest import (
     oss_error_code,
 )
 from tests.server_process import wait_until
+from tests.signing import oss2_auth
 
 pytestmark = [pytest.mark.faults, pytest.mark.server]
 RELIABILITY_CATEGORY = "disk full"
@@ -69,9 +70,7 @@ def empty_disk_after_each_test(server):
 
 
 def delete_every_object(server):
-    service = oss2.Service(
-        oss2.Auth(server.account.key_id, server.account.secret), server.url
-    )
+    service = oss2.Service(oss2_auth(server.account), server.url)
     for info in oss2.BucketIterator(service):
         bucket = server.bucket(info.name)
         keys = [item.key for item in oss2.ObjectIterator(bucket)]

@@ -5,14 +5,19 @@ TMP_SWEEP_SECONDS), and the key mirrors or uploads fine afterwards (SPEC §9).""
 
 import os
 import signal
-import uuid
 from pathlib import Path
 
 import oss2
 import pytest
 import requests
 
-from tests.faults.conftest import MIB, BackgroundGet, RawRequest, md5_of
+from tests.faults.conftest import (
+    MIB,
+    BackgroundGet,
+    RawRequest,
+    md5_of,
+    unique_key,
+)
 from tests.server_process import wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.server]
@@ -29,10 +34,6 @@ def server(start_server):
 @pytest.fixture(scope="module")
 def mirror_bucket(server, origin):
     return server.new_mirror_bucket(origin.url("/"), oss2.BUCKET_ACL_PUBLIC_READ_WRITE)
-
-
-def unique_key(name):
-    return f"{uuid.uuid4().hex[:8]}-{name}"
 
 
 def workers_writing_temp_files(server):

@@ -27,13 +27,13 @@ import pytest
 import requests
 
 from tests.server_process import ROOT, free_port, wait_until
+from tests.signing import REGION, oss2_auth
 
 pytestmark = [pytest.mark.faults, pytest.mark.server]
 
 TEMPLATE = ROOT / "deploy" / "nginx.conf"
 INSTALL_NGINX = ROOT / ".ci" / "install-nginx"
 RELIABILITY_CATEGORY = "slow clients (nginx in front)"
-REGION = "cn-hangzhou"
 OSS_DOMAIN = "oss.test"  # virtual-host style: <bucket>.oss.test
 BUCKET = "nginx-front"  # public-read-write: anonymous raw-socket uploads work
 OBJECT_KEY = "existing.bin"
@@ -141,8 +141,7 @@ class Front:
     server: object  # conftest.FaultServer
 
     def auth(self, version="v1"):
-        auth_class = oss2.AuthV4 if version == "v4" else oss2.Auth
-        return auth_class(self.server.account.key_id, self.server.account.secret)
+        return oss2_auth(self.server.account, version)
 
     def bucket(self, auth=None):
         return oss2.Bucket(auth or self.auth(), self.nginx.url, BUCKET, region=REGION)

@@ -4,7 +4,6 @@ is a short plain 424 for the client and one plain log line for the operator
 
 import os
 import time
-import uuid
 
 import pytest
 import requests
@@ -15,6 +14,7 @@ from tests.faults.conftest import (
     get_to_the_end,
     oss_error_code,
     oss_error_message,
+    unique_key,
 )
 from tests.server_process import wait_until
 
@@ -45,10 +45,6 @@ def server(start_server):
 @pytest.fixture(scope="module")
 def mirror_bucket(server, origin):
     return server.new_mirror_bucket(origin.url("/"))
-
-
-def unique_key(name):
-    return f"{uuid.uuid4().hex[:8]}-{name}"
 
 
 def last_request(origin, path):

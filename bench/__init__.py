@@ -1,0 +1,1 @@
+"""Benchmarks for Back-to-Origin mirroring: `make bench` runs bench/run.py."""

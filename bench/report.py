@@ -1,0 +1,154 @@
+"""The report: the table of values, baselines and ratios, printed and written to
+bench/RESULTS.md with the machine's facts and how to read it."""
+
+import importlib.metadata
+import os
+import platform
+from pathlib import Path
+
+from bench.measure import KIB, MIB
+from bench.scenarios import LARGE, SINGLE_FLIGHT_CLIENTS, SLOW_ORIGIN_MS
+from bench.server_under_test import WEB_THREADS, WEB_WORKERS
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+# -- the table -------------------------------------------------------------------------
+
+
+def _row_ratio(row):
+    if row.note:
+        return row.note
+    if row.baseline is None:
+        return "(baseline)" if not row.baseline_label else "—"
+    if not row.baseline:
+        return "—"
+    return f"{row.value / row.baseline:.2f}×"
+
+
+def _row_cells(row):
+    baseline = "—"
+    if row.baseline is not None:
+        baseline = _format(row.baseline, row.unit)
+        if row.baseline_label:
+            baseline += f" ({row.baseline_label})"
+    return [row.metric, _format(row.value, row.unit), baseline, _row_ratio(row)]
+
+
+def _format(value, unit):
+    if unit == "ms":
+        return f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
+    if unit == "MiB/s":
+        return f"{value:.0f} MiB/s"
+    if unit == "MiB":
+        return f"{value:.1f} MiB"
+    return f"{value:g} {unit}".strip()
+
+
+HEADERS = ["Metric", "Value", "Baseline", "Ratio"]
+
+
+def text_table(rows):
+    cells = [HEADERS, *(_row_cells(row) for row in rows)]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(HEADERS))]
+    lines = []
+    for index, line in enumerate(cells):
+        lines.append(
+            "  ".join(
+                cell.ljust(width) if i == 0 else cell.rjust(width)
+                for i, (cell, width) in enumerate(zip(line, widths, strict=True))
+            )
+        )
+        if index == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(rows):
+    lines = ["| " + " | ".join(HEADERS) + " |", "|---|---:|---:|---:|"]
+    lines += ["| " + " | ".join(_row_cells(row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# -- RESULTS.md ------------------------------------------------------------------------
+
+
+def machine_facts():
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    memory = next(
+        (
+            int(line.split()[1]) * KIB
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal:")
+        ),
+        0,
+    )
+    versions = ", ".join(
+        f"{name} {importlib.metadata.version(name)}"
+        for name in ("Django", "gunicorn", "requests")
+    )
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    return [
+        f"nproc: {len(os.sched_getaffinity(0))} ({cpu}); load average at the start: {load}",
+        f"memory: {memory / 1024**3:.1f} GiB",
+        f"Python {platform.python_version()} on {platform.system()} {platform.release()}",
+        versions,
+        f"server: gunicorn gthread, {WEB_WORKERS} workers × {WEB_THREADS} threads, SQLite in a temporary DATA_DIR",
+        "origin: a threaded http.server in its own process on 127.0.0.1, bodies generated from memory",
+    ]
+
+
+HOW_TO_READ = (
+    "Every ratio is value ÷ baseline, and every baseline was measured in the same run on "
+    "the same machine. For latencies (ms) a ratio above 1 means slower than the baseline; "
+    "for throughput (MiB/s) a ratio below 1 means slower. The baseline for hits and misses "
+    "is the same object size fetched straight from the loopback origin by the same client "
+    'code, so the "mirror miss" ratios are the whole cost of mirroring (the origin fetch '
+    "through the server, streaming, writing and fsyncing the copy, committing the object "
+    'row and the fetch log) and the "local hit" ratios the cost of serving from our own '
+    "storage instead. p50 is the median, p95 the nearest-rank 95th percentile of single "
+    "requests. The single-flight rows show how many requests reached the origin (anything "
+    f"but 1 fails the run) and how long {SINGLE_FLIGHT_CLIENTS} simultaneous misses take "
+    f"next to one miss on the same slowed ({SLOW_ORIGIN_MS} ms) origin; near 1 means the "
+    'waiters were released as soon as the object was saved. The "hit while GETs wait" '
+    "rows show whether requests parked on one slow miss hold up a new client asking for a "
+    "different, already stored object; near 1 means they do not. The RSS rows are the "
+    "largest rise of one gunicorn worker's resident memory while a "
+    f"{LARGE // MIB} MiB object went through it, against the object size; near 0 means "
+    "the body is streamed, not buffered, and a time to first byte far below the total "
+    "time means the client got the bytes as they arrived. Client, origin and server share "
+    "the machine's cores (see the load average above), so absolute numbers are loopback "
+    "numbers: compare ratios between runs, not with a production network."
+)
+
+
+def write_results(rows, checks, facts, started, seconds):
+    status = (
+        "All functional checks passed."
+        if not checks.failures
+        else "**Functional checks FAILED:**\n\n"
+        + "\n".join(f"- {failure}" for failure in checks.failures[:50])
+    )
+    facts = "\n".join(f"- {fact}" for fact in facts)
+    RESULTS.write_text(
+        f"""# Benchmark results
+
+Measured {started:%Y-%m-%d %H:%M} UTC by `make bench` (`bench/run.py`) in {seconds:.0f} s.
+
+{facts}
+
+{markdown_table(rows)}
+
+{status}
+
+## How to read it
+
+{HOW_TO_READ}
+"""
+    )

@@ -1,0 +1,59 @@
+"""The server under test: gunicorn as `make run` starts it, on a throwaway DATA_DIR,
+with a public-read bucket whose mirroring rule points at the loopback origin."""
+
+import contextlib
+
+from tests.server_process import GunicornServer, wait_until
+
+BUCKET = "bench-mirror"
+WEB_WORKERS, WEB_THREADS = 2, 32  # as `make run` serves (config/gunicorn.conf.py)
+
+SETUP_SCRIPT = """
+from django.contrib.auth import get_user_model
+from buckets.models import Bucket
+from origin.models import BackToOriginRule
+
+owner = get_user_model().objects.create_user("bench")
+bucket = Bucket.objects.create(owner=owner, name={bucket!r}, acl=Bucket.Acl.PUBLIC_READ)
+BackToOriginRule(bucket=bucket, mode="mirror", protocol="http", host={host!r}).save_in_order()
+"""
+
+
+def bench_server(data_dir):
+    """gunicorn configured for the benchmark, not started yet."""
+    return GunicornServer(
+        data_dir,
+        # If the benchmark is killed, gunicorn goes with it.
+        die_with_parent=True,
+        ORIGIN_ALLOW_PRIVATE="1",
+        WEB_WORKERS=str(WEB_WORKERS),
+        WEB_THREADS=str(WEB_THREADS),
+        ACCESS_LOG="/dev/null",
+    )
+
+
+def start_with_bucket(server, origin):
+    """Migrate, create the mirroring bucket, start, and wait for every worker."""
+    server.manage("migrate", "--noinput")
+    server.manage("shell", "-c", SETUP_SCRIPT.format(bucket=BUCKET, host=origin.netloc))
+    server.start()
+    # Healthy means one worker answers; the RSS rows sample all of them. Fewer
+    # workers is reported by those rows' check, so waiting longer is no use.
+    with contextlib.suppress(TimeoutError):
+        wait_until(
+            lambda: len(server.worker_pids()) >= WEB_WORKERS,
+            f"{WEB_WORKERS} gunicorn workers run",
+            timeout=10,
+        )
+
+
+class Bucket:
+    """The benchmark bucket on the server: every answer must carry x-oss-tag: MIRROR."""
+
+    mirrored = True
+
+    def __init__(self, server):
+        self.server = server
+
+    def url_for(self, key):
+        return f"{self.server.url}/{BUCKET}/{key}"

@@ -1,0 +1,240 @@
+"""OSS bucket operations (and ListBuckets), one function each. The route tables
+in config/oss_urls.py pick them.
+
+Every function gets the request (already authenticated: request.oss_user) and
+raises OssError for anything it refuses.
+"""
+
+import base64
+import binascii
+from urllib.parse import unquote
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError, fromstring
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from buckets import errors, oss_xml
+from buckets.listing import list_objects
+from buckets.models import Bucket
+from buckets.names import validate_bucket_name
+from buckets.oss_access import (
+    acl_from_header,
+    count_parameter,
+    empty_response,
+    owned_bucket,
+    read_xml_body,
+    readable_bucket,
+    request_user,
+    url_encoding_requested,
+    writable_bucket,
+)
+from buckets.storage import delete_object
+
+
+def _region():
+    return settings.OSS_REGION
+
+
+def _endpoint_host(request):
+    return request.get_host()
+
+
+def _max_keys(request, default=100):
+    return count_parameter(request, "max-keys", default=default)
+
+
+# -- service ------------------------------------------------------------------------
+
+
+def list_buckets(request):
+    user = request_user(request)
+    if user is None:
+        raise errors.access_denied("Anonymous access is forbidden for this operation.")
+    prefix, marker, max_keys = (
+        request.GET.get("prefix", ""),
+        request.GET.get("marker", ""),
+        _max_keys(request),
+    )
+    buckets = Bucket.objects.filter(
+        owner=user, name__startswith=prefix, name__gt=marker
+    ).order_by("name")
+    if prefix != prefix.lower():
+        # Names are lower-case; SQLite's LIKE would match prefix "LB-" to "lb-one".
+        buckets = buckets.none()
+    page = list(buckets[: max_keys + 1])
+    truncated = len(page) > max_keys
+    page = page[:max_keys]
+    root = oss_xml.list_buckets(
+        user,
+        page,
+        prefix=prefix,
+        marker=marker,
+        max_keys=max_keys,
+        truncated=truncated,
+        next_marker=page[-1].name if truncated and page else "",
+        region=_region(),
+        endpoint_host=_endpoint_host(request),
+    )
+    return oss_xml.xml_response(root)
+
+
+# -- buckets --------------------------------------------------------------------------
+
+
+def put_bucket(request, name):
+    user = request_user(request)
+    if user is None:
+        raise errors.access_denied("Anonymous users cannot create buckets.")
+    try:
+        validate_bucket_name(name)
+    except ValidationError as error:
+        raise errors.OssError(
+            400, "InvalidBucketName", error.messages[0], BucketName=name
+        ) from None
+    acl = acl_from_header(request, default=Bucket.Acl.PRIVATE)
+    existing = Bucket.objects.filter(name=name).first()
+    if existing is not None:
+        if existing.owner_id == user.pk:
+            return empty_response()
+        raise errors.OssError(
+            409,
+            "BucketAlreadyExists",
+            "The requested bucket name is not available.",
+            BucketName=name,
+        )
+    try:
+        with transaction.atomic():
+            Bucket.objects.create(owner=user, name=name, acl=acl)
+    except IntegrityError:
+        raise errors.OssError(
+            409,
+            "BucketAlreadyExists",
+            "The requested bucket name is not available.",
+            BucketName=name,
+        ) from None
+    return empty_response()
+
+
+def delete_bucket(request, name):
+    bucket = owned_bucket(request, name)
+    if not bucket.is_empty():
+        raise errors.OssError(
+            409,
+            "BucketNotEmpty",
+            "The bucket you tried to delete is not empty.",
+            BucketName=name,
+        )
+    bucket.delete()
+    return empty_response(204)
+
+
+def get_bucket_info(request, name):
+    bucket = owned_bucket(request, name)
+    return oss_xml.xml_response(
+        oss_xml.bucket_info(bucket, _region(), _endpoint_host(request))
+    )
+
+
+def get_bucket_location(request, name):
+    owned_bucket(request, name)
+    return oss_xml.xml_response(
+        oss_xml.element("LocationConstraint", f"oss-{_region()}")
+    )
+
+
+def get_bucket_acl(request, name):
+    bucket = owned_bucket(request, name)
+    return oss_xml.xml_response(oss_xml.access_control_policy(bucket.owner, bucket.acl))
+
+
+def put_bucket_acl(request, name):
+    bucket = owned_bucket(request, name)
+    acl = acl_from_header(request)
+    if acl is None:
+        raise errors.invalid_argument("x-oss-acl is required.", "x-oss-acl", "")
+    bucket.acl = acl
+    bucket.save(update_fields=["acl"])
+    return empty_response()
+
+
+def list_bucket_objects(request, name):
+    bucket = readable_bucket(request, name)
+    url_encoding = url_encoding_requested(request)
+    prefix, delimiter = request.GET.get("prefix", ""), request.GET.get("delimiter", "")
+    max_keys = _max_keys(request)
+    if request.GET.get("list-type") == "2":
+        token = request.GET.get("continuation-token", "")
+        start_after = request.GET.get("start-after", "")
+        marker = _decode_token(token) if token else start_after
+        listing = list_objects(
+            bucket, prefix=prefix, delimiter=delimiter, marker=marker, max_keys=max_keys
+        )
+        next_token = (
+            base64.urlsafe_b64encode(listing.next_marker.encode()).decode()
+            if listing.is_truncated
+            else ""
+        )
+        root = oss_xml.object_listing(
+            bucket,
+            listing,
+            url_encoding=url_encoding,
+            version=2,
+            start_after=start_after,
+            continuation_token=token,
+            next_token=next_token,
+            fetch_owner=request.GET.get("fetch-owner") == "true",
+        )
+    else:
+        listing = list_objects(
+            bucket,
+            prefix=prefix,
+            delimiter=delimiter,
+            marker=request.GET.get("marker", ""),
+            max_keys=max_keys,
+        )
+        root = oss_xml.object_listing(
+            bucket, listing, url_encoding=url_encoding, version=1
+        )
+    return oss_xml.xml_response(root)
+
+
+def _decode_token(token):
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise errors.invalid_argument(
+            "The continuation token is not valid.", "continuation-token", token
+        ) from None
+
+
+def delete_multiple_objects(request, name):
+    bucket = writable_bucket(request, name)
+    body = read_xml_body(request)
+    try:
+        # defusedxml: a client's entity declarations (billion laughs, external files) are refused.
+        root = fromstring(body)
+    except (ParseError, DefusedXmlException):
+        raise errors.malformed_xml() from None
+    if root.tag != "Delete":
+        raise errors.malformed_xml()
+    url_encoding = url_encoding_requested(request)
+    keys = [(node.text or "") for node in root.findall("Object/Key")]
+    if not keys or len(keys) > 1000:
+        raise errors.malformed_xml("Delete needs 1 to 1000 Object/Key elements.")
+    if "" in keys:
+        # Refused before anything is deleted; answering it would need a <Key/> SDKs cannot read.
+        raise errors.malformed_xml(
+            "Every Object/Key must name an object: a Key is empty."
+        )
+    if url_encoding:
+        keys = [unquote(key) for key in keys]
+    quiet = (root.findtext("Quiet") or "false").strip().lower() == "true"
+    for key in keys:
+        obj = bucket.stored_objects.filter(key=key).first()
+        if obj is not None:
+            delete_object(obj)
+    return oss_xml.xml_response(
+        oss_xml.delete_result([] if quiet else keys, url_encoding=url_encoding)
+    )

@@ -1,0 +1,252 @@
+"""OSS object operations, one function each. The route tables in
+config/oss_urls.py pick them.
+
+Every function gets the request (already authenticated: request.oss_user) and
+raises OssError for anything it refuses.
+"""
+
+import base64
+import hashlib
+import mimetypes
+from urllib.parse import unquote
+
+from django.utils.http import http_date
+
+from buckets import errors, oss_xml
+from buckets.models import StoredObject
+from buckets.numbers import MAX_BYTE_OFFSET, parse_decimal
+from buckets.oss_access import (
+    ObjectRequest,
+    acl_from_header,
+    body_stream,
+    check_content_md5,
+    check_readable,
+    checked_key,
+    declared_length,
+    empty_response,
+    get_bucket,
+    is_valid_key,
+    readable_bucket,
+    writable_bucket,
+)
+from buckets.serving import serve_object
+from buckets.storage import (
+    CHUNK_SIZE,
+    ObjectChanged,
+    ObjectMetadata,
+    ObjectWriter,
+    commit_object,
+    delete_key,
+    ensure_room_for,
+    open_blob,
+    open_current_version,
+)
+
+MAX_OBJECT_BYTES = 5 * 1024**3  # OSS's single PUT limit
+MAX_USER_META_BYTES = 8 * 1024
+RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+
+
+def get_object(request, bucket_name, key):
+    bucket = get_bucket(bucket_name)
+    if is_valid_key(key):
+        # Before the access check, so that Back-to-Origin sees a denied GET too.
+        request.oss_get_object = ObjectRequest(bucket=bucket, key=key)
+    check_readable(request, bucket)
+    checked_key(key)  # after it: a denied request is AccessDenied whatever its key
+    obj = bucket.stored_objects.filter(key=key).first()
+    if obj is None:
+        raise errors.no_such_key(key)
+    response = serve_object(request, obj)
+    for parameter, header in RESPONSE_OVERRIDES.items():
+        value = request.GET.get(parameter)
+        if value and "\n" not in value and "\r" not in value:
+            response[header] = value
+    return response
+
+
+def get_object_meta(request, bucket_name, key):
+    bucket = readable_bucket(request, bucket_name)
+    obj = bucket.stored_objects.filter(key=checked_key(key)).first()
+    if obj is None:
+        raise errors.no_such_key(key)
+    response = empty_response()
+    response["Content-Length"] = str(obj.size)
+    response["ETag"] = obj.etag
+    response["Last-Modified"] = http_date(obj.last_modified.timestamp())
+    return response
+
+
+def _metadata_from_headers(request, key):
+    values = {
+        field: request.headers.get(header, "")
+        for field, header in StoredObject.METADATA_HEADERS.items()
+    }
+    values["content_type"] = (
+        values["content_type"]
+        or mimetypes.guess_type(key)[0]
+        or "application/octet-stream"
+    )
+    user_meta = {
+        name.lower()[len("x-oss-meta-") :]: value
+        for name, value in request.headers.items()
+        if name.lower().startswith("x-oss-meta-")
+    }
+    if (
+        sum(len(name) + len(value) for name, value in user_meta.items())
+        > MAX_USER_META_BYTES
+    ):
+        raise errors.invalid_argument(
+            "User metadata (x-oss-meta-*) is limited to 8 KB.", "x-oss-meta-*", ""
+        )
+    return ObjectMetadata(user_meta=user_meta, **values)
+
+
+def put_object(request, bucket_name, key):
+    if request.headers.get("x-oss-copy-source"):
+        return copy_object(request, bucket_name, key)
+    bucket = writable_bucket(request, bucket_name)
+    checked_key(key)
+    acl_from_header(
+        request, "x-oss-object-acl"
+    )  # accepted and checked; objects follow the bucket ACL
+    metadata = _metadata_from_headers(request, key)
+    with ObjectWriter() as writer:
+        _write_body(request, writer)
+        obj = commit_object(bucket, key, writer, metadata)
+    response = empty_response()
+    response["ETag"] = obj.etag
+    response["Content-MD5"] = base64.b64encode(bytes.fromhex(obj.md5)).decode()
+    return response
+
+
+def _write_body(request, writer):
+    """Add the whole request body to the writer, within the size limit; check its
+    length and Content-MD5. A body that stops short raises IncompleteBody."""
+    declared = declared_length(request)
+    if (declared or 0) > MAX_OBJECT_BYTES:
+        raise _entity_too_large()
+    ensure_room_for(declared)
+    stream = body_stream(request)
+    body_md5, received = hashlib.md5(), 0
+    for chunk in iter(lambda: stream.read(CHUNK_SIZE), b""):
+        writer.write(chunk)
+        body_md5.update(chunk)
+        received += len(chunk)
+        if received > MAX_OBJECT_BYTES:
+            raise _entity_too_large()
+    if declared is not None and received != declared:
+        # Only reachable without CompleteBodyInput (e.g. another WSGI server).
+        raise errors.incomplete_body()
+    check_content_md5(request, base64.b64encode(body_md5.digest()).decode())
+
+
+def _entity_too_large():
+    return errors.OssError(
+        400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size."
+    )
+
+
+def _position_error(code, message, next_position):
+    error = errors.OssError(409, code, message)
+    error.headers["x-oss-next-append-position"] = str(next_position)
+    return error
+
+
+def append_object(request, bucket_name, key):
+    """AppendObject: POST ?append&position=N adds the body at the end of an Appendable object."""
+    bucket = writable_bucket(request, bucket_name)
+    checked_key(key)
+    position = request.GET.get("position", "")
+    try:
+        position = parse_decimal(position, max_value=MAX_BYTE_OFFSET)
+    except ValueError:
+        raise errors.invalid_argument(
+            "position must be a non-negative integer.", "position", position
+        ) from None
+    existing = bucket.stored_objects.filter(key=key).first()
+    if existing is not None and existing.object_type != "Appendable":
+        raise errors.OssError(
+            409, "ObjectNotAppendable", "The object is not appendable."
+        )
+    size = existing.size if existing else 0
+    if position != size:
+        raise _position_error(
+            "PositionNotEqualToLength", "Position is not equal to file length.", size
+        )
+    metadata = (
+        _metadata_from_headers(request, key)
+        if existing is None
+        else _metadata_of(existing)
+    )
+    with ObjectWriter() as writer:
+        try:
+            if existing is not None:
+                # Missing bytes mean a write replaced them since: the same as losing the race.
+                with open_blob(existing) as handle:
+                    writer.write_from(handle, existing.size)
+            _write_body(request, writer)
+            obj = commit_object(
+                bucket,
+                key,
+                writer,
+                metadata,
+                object_type="Appendable",
+                expect_blob=existing.blob if existing else "",
+            )
+        except (
+            ObjectChanged,
+            FileNotFoundError,
+        ):  # another append or write landed first
+            current = bucket.stored_objects.filter(key=key).first()
+            raise _position_error(
+                "PositionNotEqualToLength",
+                "Position is not equal to file length.",
+                current.size if current else 0,
+            ) from None
+    response = empty_response()
+    response["ETag"] = obj.etag
+    response["x-oss-next-append-position"] = str(obj.size)
+    return response
+
+
+def _metadata_of(obj):
+    return ObjectMetadata(
+        **{field: getattr(obj, field) for field in StoredObject.METADATA_HEADERS},
+        user_meta=dict(obj.user_meta),
+    )
+
+
+def copy_object(request, bucket_name, key):
+    bucket = writable_bucket(request, bucket_name)
+    checked_key(key)
+    copy_source = unquote(request.headers["x-oss-copy-source"])
+    source_bucket_name, _, source_key = copy_source.lstrip("/").partition("/")
+    source_bucket = readable_bucket(request, source_bucket_name)
+    replace = request.headers.get("x-oss-metadata-directive", "COPY").upper()
+    new_metadata = (
+        _metadata_from_headers(request, key) if replace == "REPLACE" else None
+    )
+    original = source_bucket.stored_objects.filter(key=source_key).first()
+    original, source = open_current_version(original) if original else (None, None)
+    if original is None:
+        raise errors.no_such_key(source_key)
+    with source, ObjectWriter() as writer:
+        ensure_room_for(original.size)
+        writer.write_from(source, original.size)
+        metadata = new_metadata or _metadata_of(original)
+        obj = commit_object(bucket, key, writer, metadata)
+    return oss_xml.xml_response(oss_xml.copy_result(obj))
+
+
+def delete_object_view(request, bucket_name, key):
+    bucket = writable_bucket(request, bucket_name)
+    delete_key(bucket, checked_key(key))
+    return empty_response(204)
