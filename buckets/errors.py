@@ -3,28 +3,15 @@
 import base64
 import errno
 import logging
-import re
 import secrets
-from xml.sax.saxutils import escape
 
 from django.db import DatabaseError
 from django.http import HttpResponse, UnreadablePostError
 
+from buckets import oss_xml
 from buckets.body import IncompleteBody
 
 logger = logging.getLogger(__name__)
-
-# Characters XML 1.0 cannot carry even escaped; an invalid key may still hold them.
-_NOT_XML_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def xml_safe(value):
-    """Text XML 1.0 can carry: impossible characters become U+FFFD."""
-    return _NOT_XML_CHARS_RE.sub("\ufffd", str(value))
-
-
-def _xml_text(value):
-    return escape(xml_safe(value))
 
 
 def new_request_id():
@@ -43,19 +30,21 @@ class OssError(Exception):
         self.headers = {}  # extra response headers, e.g. Content-Range on 416
 
     def to_xml(self, request_id, host_id=""):
-        parts = [
-            '<?xml version="1.0" encoding="UTF-8"?>\n<Error>',
-            f"<Code>{_xml_text(self.code)}</Code>",
-            f"<Message>{_xml_text(self.message)}</Message>",
-            f"<RequestId>{_xml_text(request_id)}</RequestId>",
-            f"<HostId>{_xml_text(host_id)}</HostId>",
-        ]
-        parts += [
-            f"<{name}>{_xml_text(value)}</{name}>"
-            for name, value in self.details.items()
-        ]
-        parts.append("</Error>\n")
-        return "".join(parts).encode("utf-8")
+        fields = {
+            "Code": self.code,
+            "Message": self.message,
+            "RequestId": request_id,
+            "HostId": host_id,
+            **self.details,
+        }
+        return oss_xml.xml_document(
+            oss_xml.element(
+                "Error",
+                children=[
+                    oss_xml.element(name, value) for name, value in fields.items()
+                ],
+            )
+        )
 
     def response(self, request):
         request_id = getattr(request, "oss_request_id", None) or new_request_id()

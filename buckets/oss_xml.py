@@ -1,11 +1,18 @@
 """XML documents of the OSS API (what oss2's parsers read)."""
 
+import re
 import xml.etree.ElementTree as ET
 from urllib.parse import quote
 
 from django.http import HttpResponse
 
-from buckets.errors import xml_safe
+# Characters XML 1.0 cannot carry even escaped; an invalid key may still hold them.
+_NOT_XML_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(value):
+    """Text XML 1.0 can carry: impossible characters become U+FFFD."""
+    return _NOT_XML_CHARS_RE.sub("\ufffd", str(value))
 
 
 def iso8601(moment):
@@ -23,10 +30,15 @@ def element(tag, text=None, children=()):
     return node
 
 
-def xml_response(root, status=200):
-    body = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(
+def xml_document(root):
+    """The bytes of an XML document with OSS's declaration."""
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(
         root, encoding="utf-8", xml_declaration=False
     )
+
+
+def xml_response(root, status=200):
+    body = xml_document(root)
     response = HttpResponse(body, status=status, content_type="application/xml")
     response["Content-Length"] = str(len(body))
     return response
