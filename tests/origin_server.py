@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 
 def unused_port():
-    """A loopback port nobody listens on: an origin there refuses connections at once."""
+    """A loopback port nobody listens on now: free for a server to bind, and an
+    origin there refuses connections at once."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

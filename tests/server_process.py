@@ -8,7 +8,6 @@ import contextlib
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +15,11 @@ from pathlib import Path
 
 import requests
 
+from tests.origin_server import unused_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(condition, message, timeout=30):
@@ -60,7 +55,7 @@ class GunicornServer:
             **os.environ,
             "DATA_DIR": str(self.data_dir),
             "HOST": "127.0.0.1",
-            "PORT": str(free_port()),
+            "PORT": str(unused_port()),
             **environment,
         }
         # The server keeps its database in its own DATA_DIR, whatever the suite runs on.
@@ -143,7 +138,7 @@ class GunicornServer:
 
     def restart(self):
         """Start again on the same DATA_DIR (on a fresh port: the old one may linger)."""
-        self.env["PORT"] = str(free_port())
+        self.env["PORT"] = str(unused_port())
         return self.start()
 
     def stop(self):

@@ -10,19 +10,6 @@ from origin.models import BackToOriginRule
 HTMX = {"HX-Request": "true"}
 
 
-@pytest.fixture(autouse=True)
-def _fast_logins(fast_password_hashing):
-    pass
-
-
-def make_rule(bucket, **fields):
-    rule = BackToOriginRule(bucket=bucket, host=fields.pop("host", "www.example.com"))
-    for name, value in fields.items():
-        setattr(rule, name, value)
-    rule.save_in_order()
-    return rule
-
-
 def url(name, bucket, rule=None):
     args = [bucket.name] if rule is None else [bucket.name, rule.pk]
     return reverse(name, args=args)
@@ -49,7 +36,7 @@ MIRROR_POST = {
 
 
 @pytest.fixture
-def rule(bucket):
+def rule(bucket, make_rule):
     return make_rule(bucket, key_prefix="a/")
 
 
@@ -131,7 +118,9 @@ def test_mode_fields_for_a_rule_of_another_bucket_is_404(alice_client, alice, ru
         ("console-rule-clear", True, {}),
     ],
 )
-def test_posts_without_a_csrf_token_are_403(alice, bucket, rule, name, per_rule, data):
+def test_posts_without_a_csrf_token_are_403(
+    alice, bucket, rule, name, per_rule, data, make_rule
+):
     make_rule(bucket, key_prefix="b/")
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
@@ -203,7 +192,7 @@ def test_rule_list_fragment_is_the_section_that_targets_itself(
 
 
 @pytest.mark.django_db
-def test_edit_form_shows_the_rule_as_stored(alice_client, bucket):
+def test_edit_form_shows_the_rule_as_stored(alice_client, bucket, make_rule):
     rule = make_rule(
         bucket,
         key_prefix="a/",
@@ -311,7 +300,9 @@ def test_create_a_redirection_rule(alice_client, bucket):
 
 
 @pytest.mark.django_db
-def test_edit_saves_in_place_and_keeps_the_position(alice_client, bucket, rule):
+def test_edit_saves_in_place_and_keeps_the_position(
+    alice_client, bucket, rule, make_rule
+):
     make_rule(bucket, key_prefix="b/")
     response = alice_client.post(
         url("console-rule-edit", bucket, rule),
@@ -393,7 +384,7 @@ def test_duplicate_prefix_and_suffix_is_an_error_on_the_prefix(
 
 
 @pytest.mark.django_db
-def test_a_sixth_rule_is_refused(alice_client, bucket):
+def test_a_sixth_rule_is_refused(alice_client, bucket, make_rule):
     for prefix in ("a/", "b/", "c/", "d/", "e/"):
         make_rule(bucket, key_prefix=prefix)
 
@@ -420,7 +411,7 @@ def test_below_the_limit_create_rule_is_offered(alice_client, bucket, rule):
 
 
 @pytest.fixture
-def three_rules(bucket):
+def three_rules(bucket, make_rule):
     return [make_rule(bucket, key_prefix=prefix) for prefix in ("a/", "b/", "c/")]
 
 
@@ -539,7 +530,9 @@ def test_mode_fields_hide_the_replace_prefix_option_without_a_prefix(
 
 
 @pytest.mark.django_db
-def test_mode_fields_for_an_existing_rule_start_from_it(alice_client, bucket):
+def test_mode_fields_for_an_existing_rule_start_from_it(
+    alice_client, bucket, make_rule
+):
     rule = make_rule(
         bucket,
         mode="redirect",
@@ -563,7 +556,7 @@ def test_mode_fields_for_an_existing_rule_start_from_it(alice_client, bucket):
     ids=["ticked", "unticked"],
 )
 def test_mode_fields_keep_transfer_query_string_as_ticked_on_the_page(
-    alice_client, bucket, query, checked
+    alice_client, bucket, query, checked, make_rule
 ):
     rule = make_rule(bucket, key_prefix="q/", pass_query_string=True)
     response = alice_client.get(
@@ -605,7 +598,9 @@ def test_header_row_is_one_empty_row(alice_client, bucket, list_name, inputs):
 
 
 @pytest.mark.django_db
-def test_basic_settings_shows_the_rule_count_and_summary(alice_client, bucket):
+def test_basic_settings_shows_the_rule_count_and_summary(
+    alice_client, bucket, make_rule
+):
     make_rule(bucket, key_prefix="images/", protocol="http", path="static")
     make_rule(bucket, mode="redirect", key_suffix=".pdf", host="docs.example.com")
 

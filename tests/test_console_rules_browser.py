@@ -10,7 +10,6 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from buckets.models import Bucket
 from origin.models import BackToOriginRule
 from tests.conftest import PASSWORD
 
@@ -19,11 +18,6 @@ pytestmark = pytest.mark.browser
 # Set before an action, read after it: still there means the page was not reloaded.
 MARK_PAGE = "window.__sameDocument = true"
 SAME_PAGE = "window.__sameDocument === true"
-
-
-@pytest.fixture(autouse=True)
-def _fast_logins(fast_password_hashing):
-    pass
 
 
 @pytest.fixture
@@ -39,19 +33,6 @@ def log_on(page, live_server):
         return page
 
     return log_on_as
-
-
-@pytest.fixture
-def photos(alice):
-    return Bucket.objects.create(owner=alice, name="alice-photos")
-
-
-def make_rule(bucket, **fields):
-    rule = BackToOriginRule(bucket=bucket, host=fields.pop("host", "www.example.com"))
-    for name, value in fields.items():
-        setattr(rule, name, value)
-    rule.save_in_order()
-    return rule
 
 
 def open_rule_editor(page, bucket_name):
@@ -237,7 +218,7 @@ def test_switching_mode_swaps_fields_in_place_and_keeps_what_was_typed(
     assert (rule.replace_prefix, rule.replace_prefix_with) == (True, "archive/")
 
 
-def test_edit_a_rule_changes_its_origin(log_on, alice, photos):
+def test_edit_a_rule_changes_its_origin(log_on, alice, photos, make_rule):
     make_rule(
         photos,
         key_prefix="a/",
@@ -290,7 +271,7 @@ def test_edit_a_rule_changes_its_origin(log_on, alice, photos):
     )
 
 
-def test_move_up_and_down_reorders_rules(log_on, alice, photos):
+def test_move_up_and_down_reorders_rules(log_on, alice, photos, make_rule):
     first, second, third = (
         make_rule(photos, key_prefix=prefix) for prefix in ("a/", "b/", "c/")
     )
@@ -323,7 +304,9 @@ def test_move_up_and_down_reorders_rules(log_on, alice, photos):
     ) == [(second.pk, 1), (third.pk, 2), (first.pk, 3)]
 
 
-def test_clear_asks_first_and_the_state_survives_a_reload(log_on, alice, photos):
+def test_clear_asks_first_and_the_state_survives_a_reload(
+    log_on, alice, photos, make_rule
+):
     first = make_rule(photos, key_prefix="a/", host="a.example.com")
     second = make_rule(photos, key_prefix="b/", host="b.example.com")
     page = log_on(alice)
@@ -360,7 +343,7 @@ def test_clear_asks_first_and_the_state_survives_a_reload(log_on, alice, photos)
 
 
 def test_fifth_rule_replaces_create_rule_with_the_limit_message(
-    log_on, live_server, alice, photos
+    log_on, live_server, alice, photos, make_rule
 ):
     for prefix in ("a/", "b/", "c/", "d/"):
         make_rule(photos, key_prefix=prefix)
@@ -479,7 +462,9 @@ def test_private_origin_is_refused_inline(
     assert not photos.origin_rules.exists()
 
 
-def test_duplicate_prefix_and_suffix_is_refused_inline(log_on, alice, photos):
+def test_duplicate_prefix_and_suffix_is_refused_inline(
+    log_on, alice, photos, make_rule
+):
     make_rule(photos, key_prefix="img/", key_suffix=".jpg")
     page = log_on(alice)
     section = open_rule_editor(page, "alice-photos")
@@ -504,7 +489,7 @@ def test_duplicate_prefix_and_suffix_is_refused_inline(log_on, alice, photos):
     assert photos.origin_rules.count() == 1
 
 
-def test_cancel_closes_the_form_without_saving(log_on, alice, photos):
+def test_cancel_closes_the_form_without_saving(log_on, alice, photos, make_rule):
     make_rule(photos, key_prefix="keep/", host="keep.example.com")
     page = log_on(alice)
     section = open_rule_editor(page, "alice-photos")
@@ -529,7 +514,9 @@ def test_cancel_closes_the_form_without_saving(log_on, alice, photos):
     ]
 
 
-def test_another_users_rule_urls_are_404(log_on, live_server, alice, bob, photos):
+def test_another_users_rule_urls_are_404(
+    log_on, live_server, alice, bob, photos, make_rule
+):
     rule = make_rule(photos, key_prefix="secret/")
     page = log_on(bob)
     token = page.locator("input[name=csrfmiddlewaretoken]").first.input_value()

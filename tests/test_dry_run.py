@@ -4,37 +4,22 @@ Test a request box, and proof that it agrees with what the runtime really does."
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
-import oss2
 import pytest
 from django.test import Client
 from django.urls import reverse
-from rest_framework.test import APIClient
 
-from buckets.models import AccessKey, StoredObject
+from buckets.models import StoredObject
 from origin.engine import FIXED_USER_AGENT
 from origin.models import BackToOriginRule, OriginFetch
+from tests.oss_responses import body_of
+from tests.signing import presigned_path
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+pytestmark = pytest.mark.django_db
 
 HTMX = {"HX-Request": "true"}
 DRY_RUN_URL = "/api/v1/buckets/alice-bucket/rules/dry-run"
 # Added by the HTTP client itself, not by the transmission rule.
 TRANSPORT_HEADERS = {"host", "accept-encoding", "connection", "content-length"}
-
-
-@pytest.fixture
-def api(alice):
-    client = APIClient()
-    client.force_login(alice)
-    return client
-
-
-def make_rule(bucket, **fields):
-    rule = BackToOriginRule(bucket=bucket, host=fields.pop("host", "www.example.com"))
-    for name, value in fields.items():
-        setattr(rule, name, value)
-    rule.save_in_order()
-    return rule
 
 
 def ask(api, **data):
@@ -43,17 +28,11 @@ def ask(api, **data):
     return response.json()
 
 
-def body_of(response):
-    return (
-        b"".join(response.streaming_content) if response.streaming else response.content
-    )
-
-
 # -- which rule matches, and why the others do not --------------------------------
 
 
 @pytest.fixture
-def five_rules(bucket):
+def five_rules(bucket, make_rule):
     return [
         make_rule(bucket, key_prefix="images/"),
         make_rule(bucket, key_suffix=".pdf"),
@@ -253,7 +232,9 @@ ORIGIN_URLS = [
 
 
 @pytest.mark.parametrize(("rule_fields", "key", "query", "origin_url"), ORIGIN_URLS)
-def test_the_exact_origin_url(api, bucket, rule_fields, key, query, origin_url):
+def test_the_exact_origin_url(
+    api, bucket, rule_fields, key, query, origin_url, make_rule
+):
     make_rule(bucket, **rule_fields)
 
     answer = ask(api, key=key, query=query)
@@ -261,7 +242,7 @@ def test_the_exact_origin_url(api, bucket, rule_fields, key, query, origin_url):
     assert answer["mirror"]["origin_url"] == origin_url
 
 
-def test_secondary_origin_and_probe_url_are_shown(api, bucket):
+def test_secondary_origin_and_probe_url_are_shown(api, bucket, make_rule):
     make_rule(
         bucket,
         path="files",
@@ -284,7 +265,7 @@ def test_secondary_origin_and_probe_url_are_shown(api, bucket):
 SEED_REQUEST_HEADERS = {"aaa-header": "aaa", "bbb-header": "bbb", "ccc-header": "111"}
 
 
-def test_the_seed_header_example(api, bucket):
+def test_the_seed_header_example(api, bucket, make_rule):
     make_rule(
         bucket,
         pass_headers=["aaa-header"],
@@ -301,7 +282,7 @@ def test_the_seed_header_example(api, bucket):
     }
 
 
-def test_no_client_header_is_sent_by_default(api, bucket):
+def test_no_client_header_is_sent_by_default(api, bucket, make_rule):
     make_rule(bucket)
 
     answer = ask(api, key="a.txt", headers=SEED_REQUEST_HEADERS)
@@ -309,7 +290,9 @@ def test_no_client_header_is_sent_by_default(api, bucket):
     assert answer["mirror"]["headers"] == {"User-Agent": FIXED_USER_AGENT}
 
 
-def test_forbidden_headers_are_never_sent_even_with_transmit_all(api, bucket):
+def test_forbidden_headers_are_never_sent_even_with_transmit_all(
+    api, bucket, make_rule
+):
     make_rule(bucket, pass_all_headers=True)
 
     answer = ask(
@@ -412,7 +395,7 @@ REDIRECTS = [
     ("rule_fields", "key", "query", "status", "location"), REDIRECTS
 )
 def test_redirection_status_and_location(
-    api, bucket, rule_fields, key, query, status, location
+    api, bucket, rule_fields, key, query, status, location, make_rule
 ):
     rule = make_rule(bucket, mode="redirect", **rule_fields)
 
@@ -459,7 +442,7 @@ def test_redirection_status_and_location(
         "headers-list",
     ],
 )
-def test_a_malformed_question_is_refused(api, bucket, data, errors):
+def test_a_malformed_question_is_refused(api, bucket, data, errors, make_rule):
     make_rule(bucket)
 
     response = api.post(DRY_RUN_URL, data, format="json")
@@ -733,7 +716,13 @@ def client_headers(client, headers):
 
 @pytest.fixture
 def ask_then_get(
-    api, alice, alice_client, bucket, origin_server, allow_private_origins
+    api,
+    alice_client,
+    alice_key,
+    bucket,
+    make_rule,
+    origin_server,
+    allow_private_origins,
 ):
     """Make the case's rules, ask the dry run, then GET the same missing key for real.
 
@@ -755,12 +744,10 @@ def ask_then_get(
             path, query = "/alice-bucket/" + quote(case.key), case.query
             client = alice_client
         else:
-            access_key, secret = AccessKey.create_for(alice)
-            signer = oss2.Bucket(
-                oss2.Auth(access_key.key_id, secret), "http://127.0.0.1", "alice-bucket"
+            signed = presigned_path(
+                alice_key, "alice-bucket", case.key, params=case.presign
             )
-            signed = signer.sign_url("GET", case.key, 300, params=case.presign)
-            path, query = signed.removeprefix("http://127.0.0.1").split("?", 1)
+            path, query = signed.split("?", 1)
             client = Client()  # signed, not logged on
 
         answer = ask(
@@ -818,7 +805,7 @@ def test_redirection_dry_run_agrees_with_a_live_get(ask_then_get, origin_server,
     assert origin_server.received == []
 
 
-def test_expected_headers_of_the_agreement_cases(api, bucket):
+def test_expected_headers_of_the_agreement_cases(api, bucket, make_rule):
     """The header sets compared live above, spelled out for the two header-rule cases."""
     make_rule(
         bucket,
@@ -854,15 +841,6 @@ def test_expected_headers_of_the_agreement_cases(api, bucket):
         "X-From": "bucket",
         "User-Agent": FIXED_USER_AGENT,
     }
-
-
-@pytest.fixture
-def fresh_probe_cache():
-    from origin import fetch
-
-    fetch._probe_cache.clear()
-    yield
-    fetch._probe_cache.clear()
 
 
 def test_the_secondary_origin_agrees_when_the_probe_fails(
@@ -941,7 +919,7 @@ def test_the_probe_goes_through_the_ssrf_guard(
 
 
 def test_the_probe_reports_an_origin_that_does_not_answer(
-    api, bucket, allow_private_origins
+    api, bucket, allow_private_origins, make_rule
 ):
     make_rule(
         bucket, protocol="http", host="127.0.0.1:9"
@@ -980,7 +958,9 @@ def test_a_header_value_that_cannot_be_sent_fails_alike_in_probe_and_runtime(
     assert not StoredObject.objects.exists()
 
 
-def test_redirection_is_never_probed(api, bucket, origin_server, allow_private_origins):
+def test_redirection_is_never_probed(
+    api, bucket, origin_server, allow_private_origins, make_rule
+):
     make_rule(bucket, mode="redirect", protocol="http", host=origin_server.netloc)
 
     answer = ask(api, key="a.txt", probe=True)
@@ -994,28 +974,6 @@ def test_redirection_is_never_probed(api, bucket, origin_server, allow_private_o
 
 def console_url(bucket):
     return reverse("console-rule-dry-run", args=[bucket.name])
-
-
-@pytest.fixture
-def seed_rules(bucket):
-    mirror = make_rule(
-        bucket,
-        key_prefix="images/",
-        protocol="http",
-        path="static",
-        pass_query_string=True,
-        pass_headers=["aaa-header"],
-        remove_headers=["bbb-header"],
-        set_headers=[["ccc-header", "ccc"]],
-    )
-    redirect = make_rule(
-        bucket,
-        mode="redirect",
-        key_prefix="old/",
-        host="new.example.com",
-        redirect_code=302,
-    )
-    return mirror, redirect
 
 
 def test_console_box_answers_with_origin_url_and_headers(
@@ -1162,7 +1120,9 @@ def test_console_box_without_htmx_renders_the_whole_page(
     assert "http://www.example.com/static/images/a.png" in html
 
 
-def test_the_rule_list_shows_the_box_once_there_are_rules(alice_client, bucket):
+def test_the_rule_list_shows_the_box_once_there_are_rules(
+    alice_client, bucket, make_rule
+):
     rules_page = reverse("console-rules", args=[bucket.name])
     assert "Test a request" not in alice_client.get(rules_page).content.decode()
 

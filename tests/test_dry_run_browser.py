@@ -5,7 +5,6 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from origin.engine import FIXED_USER_AGENT
-from origin.models import BackToOriginRule
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -15,21 +14,8 @@ MARK_PAGE = "window.__sameDocument = true"
 SAME_PAGE = "window.__sameDocument === true"
 
 
-@pytest.fixture(autouse=True)
-def _fast_logins(fast_password_hashing):
-    pass
-
-
-def make_rule(bucket, **fields):
-    rule = BackToOriginRule(bucket=bucket, host=fields.pop("host", "www.example.com"))
-    for name, value in fields.items():
-        setattr(rule, name, value)
-    rule.save_in_order()
-    return rule
-
-
 @pytest.fixture
-def rules(bucket):
+def rules(bucket, make_rule):
     mirror = make_rule(
         bucket,
         key_prefix="images/",

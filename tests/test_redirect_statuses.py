@@ -6,15 +6,8 @@ import pytest
 from django.test import Client
 
 from buckets.models import Bucket
-from origin.models import BackToOriginRule
 
 pytestmark = pytest.mark.django_db
-
-
-def make_rule(bucket, **fields):
-    rule = BackToOriginRule(bucket=bucket, **fields)
-    rule.save_in_order()
-    return rule
 
 
 @pytest.fixture
@@ -23,7 +16,7 @@ def private_bucket(alice):
 
 
 def test_a_403_redirection_fires_for_a_request_that_is_denied(
-    private_bucket, put_object
+    private_bucket, put_object, make_rule
 ):
     put_object(private_bucket, "report.pdf", b"secret")
     make_rule(
@@ -42,7 +35,7 @@ def test_a_403_redirection_fires_for_a_request_that_is_denied(
     assert response["x-oss-request-id"]
 
 
-def test_a_404_redirection_does_not_fire_on_a_denied_request(private_bucket):
+def test_a_404_redirection_does_not_fire_on_a_denied_request(private_bucket, make_rule):
     make_rule(private_bucket, mode="redirect", protocol="https", host="a.example.com")
 
     response = Client().get("/alice-private/missing.txt")
@@ -50,13 +43,16 @@ def test_a_404_redirection_does_not_fire_on_a_denied_request(private_bucket):
     assert response.status_code == 403
 
 
-def test_an_internal_rule_never_serves_a_denied_request(private_bucket, put_object):
+def test_an_internal_rule_never_serves_a_denied_request(
+    private_bucket, put_object, make_rule
+):
     put_object(private_bucket, "public/page.html", b"not for anonymous readers")
     make_rule(
         private_bucket,
         mode="redirect",
         http_status=403,
         redirect_type="Internal",
+        host="",  # an Internal rule takes none; the factory would give www.example.com
         redirect_target="fixed",
         target_fixed_path="public/page.html",
     )
@@ -68,13 +64,14 @@ def test_an_internal_rule_never_serves_a_denied_request(private_bucket, put_obje
 
 
 def test_the_dry_run_says_why_an_internal_rule_does_not_apply_to_403(
-    alice_client, private_bucket
+    alice_client, private_bucket, make_rule
 ):
     make_rule(
         private_bucket,
         mode="redirect",
         http_status=403,
         redirect_type="Internal",
+        host="",  # an Internal rule takes none; the factory would give www.example.com
         redirect_target="fixed",
         target_fixed_path="public/page.html",
     )

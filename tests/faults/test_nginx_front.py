@@ -26,7 +26,8 @@ import oss2
 import pytest
 import requests
 
-from tests.server_process import ROOT, free_port, wait_until
+from tests.origin_server import unused_port
+from tests.server_process import ROOT, wait_until
 from tests.signing import REGION, oss2_auth
 
 pytestmark = [pytest.mark.faults, pytest.mark.server]
@@ -80,7 +81,7 @@ class NginxServer:
     def __init__(self, executable, prefix, upstream):
         self.executable = executable
         self.prefix = Path(prefix)
-        self.port = free_port()
+        self.port = unused_port()
         (self.prefix / "logs").mkdir(parents=True)
         self.conf = self.prefix / "nginx.conf"
         self.conf.write_text(
@@ -450,7 +451,7 @@ def test_upload_over_5_gib_is_refused_with_oss_error_xml(front):
 
 
 def test_gunicorn_down_is_an_oss_error_with_retry_after(front, tmp_path):
-    nobody_listening = f"127.0.0.1:{free_port()}"
+    nobody_listening = f"127.0.0.1:{unused_port()}"
     nginx = NginxServer(front.nginx.executable, tmp_path, nobody_listening).start()
     try:
         response = requests.get(f"{nginx.url}/{BUCKET}/{OBJECT_KEY}", timeout=30)
