@@ -22,7 +22,7 @@ TAGGING_XML = (
     b"<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>"
 )
 
-# What the routing implements at each level (buckets/views.py) ...
+# What the routing implements at each level (config/oss_urls.py) ...
 IMPLEMENTED_ON_BUCKET = {"acl", "bucketInfo", "location", "delete", "website"}
 IMPLEMENTED_ON_OBJECT = {"append", "objectMeta"}
 # ... and the sub-resource names that only modify an implemented operation.
