@@ -40,8 +40,17 @@ class RuleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = BackToOriginRule
-        exclude = ["bucket", "api_extras"]
+        exclude = ["bucket"]
         read_only_fields = ["position", "created_at", "updated_at"]
+
+    def to_internal_value(self, data):
+        # A setting this server does not have must not be accepted and ignored (SPEC §10).
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["This server does not support this field."] for name in unknown}
+            )
+        return super().to_internal_value(data)
 
     def validate(self, attrs):
         rule = self.instance or BackToOriginRule(bucket=self.context["bucket"])

@@ -138,9 +138,6 @@ class BackToOriginRule(models.Model):
         "Fixed URL path", max_length=1023, blank=True
     )  # ReplaceKeyWith
 
-    # RoutingRule elements the runtime does not use, kept verbatim so PUT/GET ?website round-trips them.
-    api_extras = models.JSONField(default=dict, blank=True)
-
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

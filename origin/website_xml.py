@@ -24,11 +24,15 @@ from origin.models import BackToOriginRule
 KEY_PLACEHOLDER = "${key}"
 MAX_RULE_NUMBER = 1_000_000
 MAX_CODE = 999  # status and redirect codes have three digits; Type is 0, 1 or 2
-MAX_EXTRAS_BYTES = 16 * 1024
 Mode = BackToOriginRule.Mode
 RedirectTarget = BackToOriginRule.RedirectTarget
 
-# Elements this server understands; anything else inside Condition/Redirect is kept verbatim.
+# Elements this server honours, per parent. Anything else is refused, naming it (SPEC §10):
+# a setting the runtime would ignore is never accepted.
+RULE_ELEMENTS = {"RuleNumber", "Condition", "Redirect"}
+INCLUDE_HEADER_ELEMENTS = {"Key", "Equals"}
+MIRROR_HEADERS_ELEMENTS = {"PassAll", "Pass", "Remove", "Set"}
+SET_HEADER_ELEMENTS = {"Key", "Value"}
 CONDITION_ELEMENTS = {
     "KeyPrefixEquals",
     "KeySuffixEquals",
@@ -149,13 +153,16 @@ def _required(node, path):
     return value
 
 
-def _extras(node, known):
-    """Children this server does not map, as XML text to write back verbatim."""
-    return [
-        ET.tostring(child, encoding="unicode")
-        for child in node
-        if child.tag not in known
-    ]
+def _refuse_unsupported(node, known, position):
+    """Refuse the first child element this server does not honour, naming it."""
+    for child in node:
+        if child.tag not in known:
+            raise _invalid(
+                f"RuleNumber {position}: {child.tag} is not supported by this server; "
+                "the configuration was not saved.",
+                child.tag,
+                (child.text or "").strip(),
+            )
 
 
 def parse_website(body):
@@ -246,15 +253,16 @@ def _parse_rule(node):
             "RedirectType",
             redirect_type,
         )
-    extras = {
-        "Condition": _extras(condition, CONDITION_ELEMENTS),
-        "Redirect": _extras(redirect, REDIRECT_ELEMENTS),
-    }
-    if len(str(extras).encode()) > MAX_EXTRAS_BYTES:
-        raise _invalid(
-            "The rule carries too many unrecognised elements.", "RoutingRule", position
-        )
-    rule["api_extras"] = {name: kept for name, kept in extras.items() if kept}
+    _refuse_unsupported(node, RULE_ELEMENTS, position)
+    _refuse_unsupported(condition, CONDITION_ELEMENTS, position)
+    for include in condition.findall("IncludeHeader"):
+        _refuse_unsupported(include, INCLUDE_HEADER_ELEMENTS, position)
+    _refuse_unsupported(redirect, REDIRECT_ELEMENTS, position)
+    headers = redirect.find("MirrorHeaders")
+    if headers is not None:
+        _refuse_unsupported(headers, MIRROR_HEADERS_ELEMENTS, position)
+        for item in headers.findall("Set"):
+            _refuse_unsupported(item, SET_HEADER_ELEMENTS, position)
     return rule
 
 
@@ -429,11 +437,6 @@ def write_website(rules, documents):
     )
 
 
-def _kept(fragments):
-    # Written back as they were sent; parsed with defusedxml like every client XML.
-    return [fromstring(fragment) for fragment in fragments]
-
-
 def _rule_element(rule):
     condition = [
         element("KeyPrefixEquals", rule.key_prefix),
@@ -446,7 +449,6 @@ def _rule_element(rule):
             )
             for name, equals in rule.include_headers
         ),
-        *_kept(rule.api_extras.get("Condition", [])),
     ]
     redirect = _mirror_elements(rule) if rule.is_mirror else _redirect_elements(rule)
     return element(
@@ -454,10 +456,7 @@ def _rule_element(rule):
         children=[
             element("RuleNumber", rule.position),
             element("Condition", children=condition),
-            element(
-                "Redirect",
-                children=[*redirect, *_kept(rule.api_extras.get("Redirect", []))],
-            ),
+            element("Redirect", children=redirect),
         ],
     )
 

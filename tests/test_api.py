@@ -269,6 +269,17 @@ def test_create_mirroring_rule(api, bucket):
     )
 
 
+@pytest.mark.parametrize("field", ["mirror_auth", "mirror_sni", "api_extras"])
+def test_a_field_this_server_does_not_have_is_refused_not_ignored(api, bucket, field):
+    response = api.post(
+        rules_url("alice-bucket"), {**MIRROR_RULE, field: True}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {field: ["This server does not support this field."]}
+    assert not BackToOriginRule.objects.filter(bucket=bucket).exists()
+
+
 def test_created_rules_go_last_and_position_is_read_only(api, bucket, make_rule):
     make_rule(bucket, key_prefix="a/")
 

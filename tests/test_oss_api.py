@@ -1295,7 +1295,6 @@ def test_v2_sdk_round_trips_key_suffix_and_enable_replace_prefix(server, v2_clie
                         mirror_url="https://origin.example.com/static/",
                         enable_replace_prefix=True,
                         replace_key_prefix_with="img-v2/",
-                        mirror_sni=True,  # kept verbatim, not used by the runtime
                     ),
                 ),
                 oss_v2.RoutingRule(
@@ -1333,8 +1332,7 @@ def test_v2_sdk_round_trips_key_suffix_and_enable_replace_prefix(server, v2_clie
         mirror.redirect.enable_replace_prefix,
         mirror.redirect.replace_key_prefix_with,
         mirror.redirect.mirror_url,
-        mirror.redirect.mirror_sni,
-    ) == (True, "img-v2/", "https://origin.example.com/static/", True)
+    ) == (True, "img-v2/", "https://origin.example.com/static/")
     assert (
         redirect.condition.key_suffix_equals,
         redirect.redirect.http_redirect_code,
@@ -1380,3 +1378,54 @@ def test_append_object_grows_an_appendable_object(bucket):
     with pytest.raises(oss2.exceptions.ObjectNotAppendable):
         bucket.append_object("plain.txt", 1, b"y")
     assert bucket.get_object("log.txt").read() == b"hello world"
+
+
+@pytest.mark.parametrize(
+    ("redirect_fields", "element"),
+    [
+        ({"mirror_sni": True}, "MirrorSNI"),
+        ({"mirror_allow_head_object": True}, "MirrorAllowHeadObject"),
+        ({"mirror_proxy_pass": True}, "MirrorProxyPass"),
+        ({"mirror_save_oss_meta": True}, "MirrorSaveOssMeta"),
+        (
+            {"transparent_mirror_response_codes": "403"},
+            "TransparentMirrorResponseCodes",
+        ),
+    ],
+)
+def test_v2_sdk_elements_the_runtime_does_not_honour_are_refused_naming_them(
+    server, v2_client, redirect_fields, element
+):
+    name = unique_name("v2")
+    v2_client.put_bucket(oss_v2.PutBucketRequest(bucket=name))
+    configuration = oss_v2.WebsiteConfiguration(
+        routing_rules=oss_v2.RoutingRules(
+            routing_rules=[
+                oss_v2.RoutingRule(
+                    rule_number=1,
+                    condition=oss_v2.RoutingRuleCondition(
+                        http_error_code_returned_equals=404
+                    ),
+                    redirect=oss_v2.RoutingRuleRedirect(
+                        redirect_type="Mirror",
+                        mirror_url="https://origin.example.com/",
+                        **redirect_fields,
+                    ),
+                )
+            ]
+        )
+    )
+
+    with pytest.raises(oss_v2.exceptions.OperationError) as refused:
+        v2_client.put_bucket_website(
+            oss_v2.PutBucketWebsiteRequest(
+                bucket=name, website_configuration=configuration
+            )
+        )
+
+    error = refused.value.unwrap()
+    assert (error.status_code, error.code) == (400, "InvalidArgument")
+    assert element in error.message
+    with pytest.raises(oss_v2.exceptions.OperationError) as missing:
+        v2_client.get_bucket_website(oss_v2.GetBucketWebsiteRequest(bucket=name))
+    assert missing.value.unwrap().code == "NoSuchWebsiteConfiguration"

@@ -82,7 +82,6 @@ def stored_rules(bucket):
             "host",
             "path",
             "redirect_code",
-            "api_extras",
         )
     )
 
@@ -158,29 +157,62 @@ def test_oss2_bodies_with_empty_suffix_and_key_are_accepted(bucket):
     assert root.findtext("RoutingRules/RoutingRule/Condition/KeyPrefixEquals") == "a/"
 
 
-def test_unknown_elements_are_kept_verbatim_and_round_tripped(bucket):
-    body = config(
-        rule_xml(
-            condition=STATUS_404 + '<KeyContains note="x">abc<Deep/></KeyContains>',
-            redirect=MIRROR
-            + "<MirrorSNI>true</MirrorSNI>"
-            + "<MirrorTaggings><Taggings><Key>k</Key><Value>v &amp; w</Value></Taggings></MirrorTaggings>",
-        )
-    )
+@pytest.mark.parametrize(
+    ("condition", "redirect", "rule_extra", "element"),
+    [
+        ("<KeyContains>abc</KeyContains>", "", "", "KeyContains"),
+        (
+            "<IncludeHeader><Key>x-a</Key><StartsWith>v</StartsWith></IncludeHeader>",
+            "",
+            "",
+            "StartsWith",
+        ),
+        ("", "<MirrorSNI>true</MirrorSNI>", "", "MirrorSNI"),
+        (
+            "",
+            "<MirrorAuth><AuthType>S3V4</AuthType><AccessKeyId>AK</AccessKeyId>"
+            "<AccessKeySecret>SECRET</AccessKeySecret></MirrorAuth>",
+            "",
+            "MirrorAuth",
+        ),
+        (
+            "",
+            "<MirrorTaggings><Taggings><Key>k</Key><Value>v</Value></Taggings></MirrorTaggings>",
+            "",
+            "MirrorTaggings",
+        ),
+        (
+            "",
+            "<MirrorHeaders><PassAll>true</PassAll><Rename>x</Rename></MirrorHeaders>",
+            "",
+            "Rename",
+        ),
+        ("", "", "<LuaConfig><Script>x</Script></LuaConfig>", "LuaConfig"),
+    ],
+    ids=[
+        "condition",
+        "include-header-starts-with",
+        "mirror-sni",
+        "mirror-auth",
+        "mirror-taggings",
+        "mirror-headers-child",
+        "lua-config",
+    ],
+)
+def test_elements_the_runtime_does_not_honour_are_refused_naming_them(
+    bucket, condition, redirect, rule_extra, element
+):
+    website_config.replace_configuration(bucket, config(rule_xml(1)))
+    before = website_config.configuration_xml(bucket)
+    rule = rule_xml(1, condition=STATUS_404 + condition, redirect=MIRROR + redirect)
+    rule = rule.replace("</RoutingRule>", rule_extra + "</RoutingRule>")
 
-    website_config.replace_configuration(bucket, body)
-    first = website_config.configuration_xml(bucket)
-    website_config.replace_configuration(bucket, first)  # PUT what GET returned
+    error = refused(config(rule), bucket)
 
-    root = ET.fromstring(first)
-    condition = root.find("RoutingRules/RoutingRule/Condition")
-    redirect = root.find("RoutingRules/RoutingRule/Redirect")
-    assert ET.tostring(condition.find("KeyContains"), encoding="unicode") == (
-        '<KeyContains note="x">abc<Deep /></KeyContains>'
-    )
-    assert redirect.findtext("MirrorSNI") == "true"
-    assert redirect.findtext("MirrorTaggings/Taggings/Value") == "v & w"
-    assert website_config.configuration_xml(bucket) == first
+    assert (error.code, error.name) == ("InvalidArgument", element)
+    assert "not supported" in error.message
+    assert website_config.configuration_xml(bucket) == before
+    assert b"SECRET" not in before
 
 
 def test_a_mirror_rule_without_a_status_condition_is_stored_as_404(bucket):
@@ -613,7 +645,7 @@ def test_a_failed_put_leaves_the_previous_configuration_untouched(bucket):
             rule_xml(
                 2,
                 condition="<KeyPrefixEquals>two/</KeyPrefixEquals>",
-                redirect=MIRROR + "<MirrorSNI>true</MirrorSNI>",
+                redirect=MIRROR + "<MirrorCheckMd5>true</MirrorCheckMd5>",
             ),
             documents="<IndexDocument><Suffix>index.html</Suffix></IndexDocument>"
             "<ErrorDocument><Key>404.html</Key></ErrorDocument>",
