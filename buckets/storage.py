@@ -163,6 +163,7 @@ def commit_object(
     object_type="Normal",
     expect_blob=None,
     unless_deleted_since=None,
+    last_modified=None,
 ):
     """Atomically make the writer's bytes the object `key`; returns the row.
 
@@ -171,6 +172,7 @@ def commit_object(
     write only lands if the object still has that blob ("" = does not exist),
     else ObjectChanged: an append must not lose a concurrent append. With
     unless_deleted_since, a delete of the key after that time wins: ObjectChanged.
+    `last_modified` defaults to now (a mirror passes the time it already announced).
     """
     if not writer.finished:
         writer.finish()
@@ -182,7 +184,7 @@ def commit_object(
         "size": writer.size,
         "md5": writer.md5_hex,
         "mirrored": mirrored,
-        "last_modified": timezone.now(),
+        "last_modified": last_modified or timezone.now(),
         "content_type": metadata.content_type or "application/octet-stream",
         "content_encoding": metadata.content_encoding,
         "content_disposition": metadata.content_disposition,

@@ -40,6 +40,12 @@ FORBIDDEN_HEADERS = {
     "transfer-encoding": "it is a hop-by-hop header",
     "upgrade": "it is a hop-by-hop header",
     "expect": "it is a hop-by-hop header",
+    # The origin must send the whole object: a 304 or 412 from it could not be saved.
+    "if-match": "conditional requests are evaluated here, against the fetched object",
+    "if-none-match": "conditional requests are evaluated here, against the fetched object",
+    "if-modified-since": "conditional requests are evaluated here, against the fetched object",
+    "if-unmodified-since": "conditional requests are evaluated here, against the fetched object",
+    "if-range": "conditional requests are evaluated here, against the fetched object",
 }
 _PREFIX_REASONS = {
     "x-oss-": "headers starting with x-oss- are reserved by OSS",

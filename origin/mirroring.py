@@ -9,6 +9,7 @@ import time
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from django.utils.http import http_date
 
 from buckets import errors
 from buckets.models import StoredObject
@@ -72,6 +73,7 @@ class MirrorFetch:
         self.started = time.monotonic()
         # A delete of the key after this point wins over what this fetch brings.
         self.missing_since = timezone.now()
+        self.fetched_at = None  # the saved object's Last-Modified (whole seconds)
         self.deadline = None
 
     def respond(self):
@@ -110,6 +112,7 @@ class MirrorFetch:
     def _fetch(self):
         rule, decision = self.rule, self.decision
         self.deadline = fetch.Deadline()  # probe, redirects and body included
+        self.fetched_at = timezone.now().replace(microsecond=0)
         self.origin_url = decision.origin_url
         if (
             decision.secondary_origin_url
@@ -188,6 +191,8 @@ class MirrorFetch:
                 response[header] = getattr(metadata, field)
         if origin.content_length is not None:
             response["Content-Length"] = str(origin.content_length)
+        # The saved object's Last-Modified, known before its first byte is sent.
+        response["Last-Modified"] = http_date(self.fetched_at.timestamp())
         response["x-oss-tag"] = "MIRROR"
         return response
 
@@ -259,6 +264,7 @@ class MirrorTransfer:
         self.origin = origin
         self.writer = ObjectWriter()
         self.finished = False
+        self.truncated = False  # the origin sent less than its Content-Length
         self.failure = None  # the OssError for a client still waiting for an answer
         self._iterator = self._stream_to_client()
 
@@ -275,10 +281,16 @@ class MirrorTransfer:
             yield chunk
 
     def _stream_to_client(self):
+        # Bytes go out as they arrive, except the very last one, which goes only after
+        # the commit: a request sent once this response has ended finds the object.
+        held = b""
         try:
             for chunk in self._read():
+                ready, held = (held + chunk)[:-1], chunk[-1:]
+                if not ready:
+                    continue
                 try:
-                    yield chunk
+                    yield ready
                 except GeneratorExit:
                     # The client went away: finish the fetch anyway so the next request is a hit.
                     self.run_to_end()
@@ -287,6 +299,10 @@ class MirrorTransfer:
             self._abandon_after(error)
             raise MirrorInterrupted(self.failure.message) from error
         self._complete()
+        if self.truncated:
+            raise MirrorInterrupted(self.failure.message)
+        if held:
+            yield held
 
     def run_to_end(self):
         """Read the rest of the body without a client; returns the saved object or None."""
@@ -319,6 +335,7 @@ class MirrorTransfer:
         mirror, origin = self.mirror, self.origin
         expected = origin.content_length
         if expected is not None and self.writer.size != expected:
+            self.truncated = True
             return self._abandon(
                 mirror_failed(
                     f"Bytes read is not equal to expected: {self.writer.size} of {expected}."
@@ -343,6 +360,7 @@ class MirrorTransfer:
                 mirrored=True,
                 replace=False,
                 unless_deleted_since=mirror.missing_since,
+                last_modified=mirror.fetched_at,
             )
         except ObjectChanged:
             self.writer.discard()
