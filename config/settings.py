@@ -5,6 +5,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -70,6 +71,8 @@ ORIGIN_DEADLINE_SECONDS = float(env_str("ORIGIN_DEADLINE_SECONDS", "600"))
 ORIGIN_MAX_BYTES = env_int("ORIGIN_MAX_BYTES", 5 * 1024**3)
 ORIGIN_ALLOW_PRIVATE = env_bool("ORIGIN_ALLOW_PRIVATE", False)
 BACK_TO_ORIGIN_MAX_RULES = env_int("BACK_TO_ORIGIN_MAX_RULES", 5)
+if not 1 <= BACK_TO_ORIGIN_MAX_RULES <= 20:  # OSS's API allows at most 20 rules
+    raise ImproperlyConfigured("BACK_TO_ORIGIN_MAX_RULES must be from 1 to 20.")
 # How long a request waits for another request's fetch of the same object.
 MIRROR_WAIT_SECONDS = float(env_str("MIRROR_WAIT_SECONDS", "300"))
 # Origin fetches per server process: beyond it a miss waits MIRROR_QUEUE_SECONDS for a

@@ -479,13 +479,14 @@ def _mirror_elements(rule):
         if rule.secondary_url
         else []
     )
+    # Default booleans are emitted, as OSS does (reference §2.5).
     replacement = (
         [
             element("EnableReplacePrefix", "true"),
             element("ReplaceKeyPrefixWith", rule.replace_prefix_with),
         ]
         if rule.replace_prefix
-        else []
+        else [element("EnableReplacePrefix", "false")]
     )
     return [
         element("RedirectType", "Mirror"),
@@ -518,9 +519,11 @@ def _redirect_elements(rule):
         children.append(element("ReplaceKeyWith", replace_key_with))
     elif target == RedirectTarget.FIXED:
         children.append(element("ReplaceKeyWith", rule.target_fixed_path))
-    elif target == RedirectTarget.REPLACE_PREFIX:
+    if target == RedirectTarget.REPLACE_PREFIX:
         children += [
             element("EnableReplacePrefix", "true"),
             element("ReplaceKeyPrefixWith", rule.replace_prefix_with),
         ]
+    else:
+        children.append(element("EnableReplacePrefix", "false"))
     return children

@@ -1429,3 +1429,33 @@ def test_v2_sdk_elements_the_runtime_does_not_honour_are_refused_naming_them(
     with pytest.raises(oss_v2.exceptions.OperationError) as missing:
         v2_client.get_bucket_website(oss_v2.GetBucketWebsiteRequest(bucket=name))
     assert missing.value.unwrap().code == "NoSuchWebsiteConfiguration"
+
+
+def test_v2_sdk_reads_back_enable_replace_prefix_false(server, v2_client):
+    name = unique_name("v2")
+    v2_client.put_bucket(oss_v2.PutBucketRequest(bucket=name))
+    rule = oss_v2.RoutingRule(
+        rule_number=1,
+        condition=oss_v2.RoutingRuleCondition(
+            key_prefix_equals="docs/", http_error_code_returned_equals=404
+        ),
+        redirect=oss_v2.RoutingRuleRedirect(
+            redirect_type="External",
+            protocol="https",
+            host_name="docs.example.org",
+            enable_replace_prefix=False,
+        ),
+    )
+    v2_client.put_bucket_website(
+        oss_v2.PutBucketWebsiteRequest(
+            bucket=name,
+            website_configuration=oss_v2.WebsiteConfiguration(
+                routing_rules=oss_v2.RoutingRules(routing_rules=[rule])
+            ),
+        )
+    )
+
+    got = v2_client.get_bucket_website(oss_v2.GetBucketWebsiteRequest(bucket=name))
+
+    (read,) = got.website_configuration.routing_rules.routing_rules
+    assert read.redirect.enable_replace_prefix is False
