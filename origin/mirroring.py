@@ -13,7 +13,7 @@ from django.utils.http import http_date
 
 from buckets import errors
 from buckets.models import StoredObject
-from buckets.serving import serve_object
+from buckets.serving import parse_range, serve_object
 from buckets.storage import (
     ObjectChanged,
     ObjectMetadata,
@@ -46,6 +46,18 @@ def mirror_failed(message):
 def mirror(request, target, decision):
     """Execute a mirroring decision for `target` (a GetObject of a missing key)."""
     return MirrorFetch(request, target.bucket, target.key, decision).respond()
+
+
+def _answerable_from_the_stream(range_header, length):
+    """Whether a Range can be answered while the object streams in: its length is
+    known and the range is satisfiable (or malformed, so the whole body is the answer)."""
+    if length is None:
+        return False
+    try:
+        parse_range(range_header, length)
+    except errors.OssError:
+        return False
+    return True
 
 
 def _saved_metadata(headers):
@@ -152,14 +164,19 @@ class MirrorFetch:
         except OSError:
             origin.close()
             return self._fail(OriginFetch.Outcome.FAILED, errors.insufficient_storage())
-        transfer = MirrorTransfer(self, origin)
+        byte_range = None
         if "Range" in self.request.headers:
-            # Fetch it whole, save it, then answer the range from the saved copy.
-            saved = transfer.run_to_end()
-            if saved is None:
-                raise transfer.failure
-            return serve_object(self.request, saved)
-        return self._streaming_response(origin, transfer)
+            if not _answerable_from_the_stream(self.request.headers["Range"], length):
+                # Unknown length or an unsatisfiable range: fetch it whole, save it,
+                # then answer from the saved copy (416 included).
+                transfer = MirrorTransfer(self, origin)
+                saved = transfer.run_to_end()
+                if saved is None:
+                    raise transfer.failure
+                return serve_object(self.request, saved)
+            byte_range = parse_range(self.request.headers["Range"], length)
+        transfer = MirrorTransfer(self, origin, byte_range)
+        return self._streaming_response(origin, transfer, byte_range)
 
     def _non_200(self, origin):
         if origin.status == 404:
@@ -183,13 +200,17 @@ class MirrorFetch:
             ),
         )
 
-    def _streaming_response(self, origin, transfer):
-        response = StreamingHttpResponse(transfer, status=200)
+    def _streaming_response(self, origin, transfer, byte_range=None):
+        response = StreamingHttpResponse(transfer, status=206 if byte_range else 200)
         metadata = _saved_metadata(origin.headers)
         for field, header in StoredObject.METADATA_HEADERS.items():
             if getattr(metadata, field):
                 response[header] = getattr(metadata, field)
-        if origin.content_length is not None:
+        if byte_range:
+            start, end = byte_range
+            response["Content-Range"] = f"bytes {start}-{end}/{origin.content_length}"
+            response["Content-Length"] = str(end - start + 1)
+        elif origin.content_length is not None:
             response["Content-Length"] = str(origin.content_length)
         # The saved object's Last-Modified, known before its first byte is sent.
         response["Last-Modified"] = http_date(self.fetched_at.timestamp())
@@ -259,14 +280,16 @@ class MirrorTransfer:
     """Origin bytes go to the client as they arrive and to a temporary file; the
     object is committed only when the body is complete (and its MD5 matches)."""
 
-    def __init__(self, mirror, origin):
+    def __init__(self, mirror, origin, byte_range=None):
         self.mirror = mirror
         self.origin = origin
         self.writer = ObjectWriter()
         self.finished = False
         self.truncated = False  # the origin sent less than its Content-Length
         self.failure = None  # the OssError for a client still waiting for an answer
-        self._iterator = self._stream_to_client()
+        self._iterator = (
+            self._stream_range(*byte_range) if byte_range else self._stream_to_client()
+        )
 
     def __iter__(self):
         return self._iterator
@@ -303,6 +326,22 @@ class MirrorTransfer:
             raise MirrorInterrupted(self.failure.message)
         if held:
             yield held
+
+    def _stream_range(self, start, end):
+        """A Range on a cold miss: bytes start..end go out as soon as they arrive and the
+        answer ends there; close() then fetches and saves the rest."""
+        offset = 0
+        try:
+            for chunk in self._read():
+                piece = chunk[max(start - offset, 0) : max(end + 1 - offset, 0)]
+                offset += len(chunk)
+                if piece:
+                    yield piece
+                if offset > end:
+                    return
+        except Exception as error:  # noqa: BLE001 - the client connection is cut either way
+            self._abandon_after(error)
+            raise MirrorInterrupted(self.failure.message) from error
 
     def run_to_end(self):
         """Read the rest of the body without a client; returns the saved object or None."""

@@ -64,3 +64,49 @@ def test_conditional_headers_never_reach_the_origin(
     (received,) = origin_server.requests_to("/c.txt")
     assert header.lower() not in received.headers
     assert received.headers["x-kept"] == "yes"  # transmit-all still passes the rest
+
+
+def test_a_range_on_a_cold_miss_is_answered_before_the_rest_arrives_and_all_is_saved(
+    alice_client, bucket, origin_server, mirror_rule, gate
+):
+    held = gate()
+    origin_server.route("/video.bin", body=BODY, pause_after=64 * 1024, gate=held)
+    mirror_rule()
+
+    response = alice_client.get(
+        "/alice-bucket/video.bin", headers={"Range": "bytes=10-19"}
+    )
+    # The origin has sent its first 64 KiB and holds the rest: the range is already whole.
+    stream = iter(response.streaming_content)
+    assert (response.status_code, next(stream)) == (206, BODY[10:20])
+    assert response["Content-Range"] == f"bytes 10-19/{len(BODY)}"
+    assert response["Content-Length"] == "10"
+    assert not StoredObject.objects.filter(bucket=bucket, key="video.bin").exists()
+
+    held.set()
+    # The answer ends; closing it (the server does, once it is sent) fetches the rest.
+    assert list(stream) == []
+
+    saved = StoredObject.objects.get(bucket=bucket, key="video.bin")
+    assert (saved.size, saved.mirrored) == (len(BODY), True)
+
+
+@pytest.mark.parametrize(
+    ("range_header", "status", "expected"),
+    [
+        ("bytes=-5", 206, BODY[-5:]),
+        ("bytes=999990-", 206, BODY[999990:]),
+        ("bytes=5-2", 200, BODY),  # malformed: ignored, as for a stored object
+    ],
+)
+def test_ranges_on_a_cold_miss_answer_like_ranges_on_a_stored_object(
+    alice_client, bucket, origin_server, mirror_rule, range_header, status, expected
+):
+    origin_server.route("/r.bin", body=BODY)
+    mirror_rule()
+
+    response = alice_client.get("/alice-bucket/r.bin", headers={"Range": range_header})
+    body = b"".join(response.streaming_content)
+
+    assert (response.status_code, body) == (status, expected)
+    assert StoredObject.objects.get(bucket=bucket, key="r.bin").size == len(BODY)

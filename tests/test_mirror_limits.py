@@ -61,7 +61,7 @@ def test_a_dripping_origin_is_cut_at_the_deadline(
     assert OriginFetch.objects.get().outcome == "failed"
 
 
-def test_a_range_request_on_a_dripping_origin_gets_424_at_the_deadline(
+def test_a_range_request_on_a_dripping_origin_is_cut_at_the_deadline(
     alice_client, bucket, origin_server, mirror_rule, settings
 ):
     settings.ORIGIN_DEADLINE_SECONDS = 1
@@ -69,8 +69,28 @@ def test_a_range_request_on_a_dripping_origin_gets_424_at_the_deadline(
     origin_server.route("/drip.bin", body=b"d" * 100, drip_seconds=0.1)
     mirror_rule()
 
+    # Bytes 50-59 would arrive after about 5 s: the 206 has begun, the body is cut.
     response = alice_client.get(
-        "/alice-bucket/drip.bin", headers={"Range": "bytes=0-9"}
+        "/alice-bucket/drip.bin", headers={"Range": "bytes=50-59"}
+    )
+    assert response.status_code == 206
+    with pytest.raises(MirrorInterrupted, match="did not finish within 1 seconds"):
+        body_of(response)
+
+    assert nothing_saved(bucket, "drip.bin")
+
+
+def test_an_unsatisfiable_range_on_a_dripping_origin_gets_424_at_the_deadline(
+    alice_client, bucket, origin_server, mirror_rule, settings
+):
+    settings.ORIGIN_DEADLINE_SECONDS = 1
+    settings.ORIGIN_TIMEOUT_SECONDS = 5
+    origin_server.route("/drip.bin", body=b"d" * 100, drip_seconds=0.1)
+    mirror_rule()
+
+    # Past the end: only the whole object can answer it (416), so it is fetched first.
+    response = alice_client.get(
+        "/alice-bucket/drip.bin", headers={"Range": "bytes=500-"}
     )
 
     assert response.status_code == 424
