@@ -30,7 +30,7 @@ from buckets.oss_access import (
     url_encoding_requested,
     writable_bucket,
 )
-from buckets.storage import delete_object
+from buckets.storage import delete_key
 
 
 def _region():
@@ -232,9 +232,9 @@ def delete_multiple_objects(request, name):
         keys = [unquote(key) for key in keys]
     quiet = (root.findtext("Quiet") or "false").strip().lower() == "true"
     for key in keys:
-        obj = bucket.stored_objects.filter(key=key).first()
-        if obj is not None:
-            delete_object(obj)
+        delete_key(
+            bucket, key
+        )  # also wins over a mirror of it in flight, as DeleteObject
     return oss_xml.xml_response(
         oss_xml.delete_result([] if quiet else keys, url_encoding=url_encoding)
     )

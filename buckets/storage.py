@@ -128,8 +128,10 @@ def free_bytes():
 
 def ensure_room_for(length):
     """Refuse a body of known length that cannot fit, before reading or sending any of it."""
+    if length is None:
+        return
     free = free_bytes()
-    if length is not None and length > free:
+    if length > free:
         raise OSError(
             errno.ENOSPC, f"{length} bytes do not fit in the {free} bytes free"
         )

@@ -42,10 +42,10 @@ def on_starting(server):
     from django.db import connections
 
     from buckets.storage import remove_leftovers
-    from origin.flight import remove_stale_locks
+    from origin.flight import sweep_unheld_locks
 
     tmp, blobs = remove_leftovers()
-    remove_stale_locks()
+    sweep_unheld_locks()
     server.log.info(
         "start-up sweep removed %d temporary and %d unreferenced object file(s)",
         tmp,

@@ -142,15 +142,17 @@ class Deadline:
     def remaining(self):
         return self.at - time.monotonic()
 
-    def timeout(self):
-        """Seconds the next connect or read may take; OriginError once passed."""
-        remaining = self.remaining()
-        if remaining <= 0:
+    def raise_if_passed(self):
+        if self.remaining() <= 0:
             raise OriginError(
                 f"The origin fetch did not finish within {self.seconds:g} seconds (ORIGIN_DEADLINE_SECONDS).",
                 reason="deadline",
             )
-        return min(settings.ORIGIN_TIMEOUT_SECONDS, remaining)
+
+    def timeout(self):
+        """Seconds the next connect or read may take; OriginError once passed."""
+        self.raise_if_passed()
+        return min(settings.ORIGIN_TIMEOUT_SECONDS, self.remaining())
 
 
 @dataclass
@@ -182,8 +184,7 @@ class OriginResponse:
                 # bytes, holding a slow origin's first bytes back from the client.
                 chunk = raw.read1(CHUNK_SIZE, decode_content=False)
             except Exception as error:  # urllib3 raises several types for a broken body
-                if self.deadline.remaining() <= 0:
-                    self.deadline.timeout()  # raises the deadline's own message
+                self.deadline.raise_if_passed()  # a timeout at the deadline says so
                 raise OriginError(
                     f"Read body from mirror host failed: {plain_reason(error)}.",
                     reason="read",
@@ -240,8 +241,7 @@ def _send(method, url, headers, deadline):
     except OriginError:
         raise
     except requests.Timeout as error:
-        if deadline.remaining() <= 0:
-            deadline.timeout()
+        deadline.raise_if_passed()
         raise OriginError(
             f"The origin did not answer within {settings.ORIGIN_TIMEOUT_SECONDS:g} seconds.",
             reason="timeout",

@@ -66,10 +66,7 @@ class KeyFlight:
                 pause = min(pause * 2, POLL_SECONDS[1])
 
     def _is_live(self, fd):
-        try:
-            return os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            return False
+        return _is_live(self.lock_path, fd)
 
     def release(self):
         if self._fd is None:
@@ -108,7 +105,8 @@ def _read_outcome(fd):
 
 
 def sweep_unheld_locks():
-    """While the server runs: lock files nobody holds (a crashed leader's). Removing
+    """Lock files nobody holds (a crashed leader's), at start-up and while the
+    server runs. Removing
     one is safe even while a waiter has it open: it finds the file retired and
     starts over on a fresh one."""
     removed = 0
@@ -123,24 +121,21 @@ def sweep_unheld_locks():
             os.close(fd)
             continue  # a fetch holds it
         try:
-            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+            if _is_live(path, fd):
                 os.unlink(path)
                 removed += 1
-        except FileNotFoundError:
-            pass
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
     return removed
 
 
-def remove_stale_locks():
-    """Start-up sweep (no server running): lock files a crash left behind."""
-    removed = 0
-    for path in _locks_dir().iterdir():
-        path.unlink(missing_ok=True)
-        removed += 1
-    return removed
+def _is_live(path, fd):
+    """Whether `fd` is still the file at `path` (a retired lock file is unlinked)."""
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
 
 
 _semaphores_by_size = {}

@@ -48,16 +48,16 @@ def mirror(request, target, decision):
     return MirrorFetch(request, target.bucket, target.key, decision).respond()
 
 
-def _answerable_from_the_stream(range_header, length):
-    """Whether a Range can be answered while the object streams in: its length is
-    known and the range is satisfiable (or malformed, so the whole body is the answer)."""
+def _range_on_the_stream(range_header, length):
+    """(answerable, byte range): whether a Range can be answered while the object
+    streams in (its length is known and the range satisfiable), and which bytes
+    (None: malformed, so the whole body is the answer)."""
     if length is None:
-        return False
+        return False, None
     try:
-        parse_range(range_header, length)
+        return True, parse_range(range_header, length)
     except errors.OssError:
-        return False
-    return True
+        return False, None
 
 
 def _saved_metadata(headers):
@@ -164,9 +164,12 @@ class MirrorFetch:
         except OSError:
             origin.close()
             return self._fail(OriginFetch.Outcome.FAILED, errors.insufficient_storage())
-        byte_range = None
+        answerable, byte_range = True, None
         if "Range" in self.request.headers:
-            if not _answerable_from_the_stream(self.request.headers["Range"], length):
+            answerable, byte_range = _range_on_the_stream(
+                self.request.headers["Range"], length
+            )
+            if not answerable:
                 # Unknown length or an unsatisfiable range: fetch it whole, save it,
                 # then answer from the saved copy (416 included).
                 transfer = MirrorTransfer(self, origin)
@@ -174,7 +177,6 @@ class MirrorFetch:
                 if saved is None:
                     raise transfer.failure
                 return serve_object(self.request, saved)
-            byte_range = parse_range(self.request.headers["Range"], length)
         transfer = MirrorTransfer(self, origin, byte_range)
         return self._streaming_response(origin, transfer, byte_range)
 
@@ -401,8 +403,7 @@ class MirrorTransfer:
                 unless_deleted_since=mirror.missing_since,
                 last_modified=mirror.fetched_at,
             )
-        except ObjectChanged:
-            self.writer.discard()
+        except ObjectChanged:  # commit_object already removed the bytes
             self.failure = errors.no_such_key(mirror.key)  # the delete wins
             self._finish(
                 OriginFetch.Outcome.NOT_SAVED,

@@ -165,8 +165,24 @@ def test_a_slot_is_given_back_after_every_kind_of_fetch(
 # -- delete wins over a fetch in flight -------------------------------------------------
 
 
+BATCH_DELETE = b"<Delete><Object><Key>gone.bin</Key></Object></Delete>"
+
+
+@pytest.mark.parametrize(
+    "delete",
+    [
+        lambda send: send("DELETE", "alice-bucket", "gone.bin").status_code == 204,
+        lambda send: (
+            send(
+                "POST", "alice-bucket", params={"delete": ""}, body=BATCH_DELETE
+            ).status_code
+            == 200
+        ),
+    ],
+    ids=["DeleteObject", "DeleteMultipleObjects"],
+)
 def test_a_delete_during_a_mirror_fetch_wins(
-    alice_client, alice_signed_client, bucket, origin_server, mirror_rule
+    alice_client, alice_signed_client, bucket, origin_server, mirror_rule, delete
 ):
     gate = threading.Event()
     origin_server.route("/gone.bin", body=b"g" * 200_000, pause_after=65_536, gate=gate)
@@ -174,7 +190,7 @@ def test_a_delete_during_a_mirror_fetch_wins(
 
     response = alice_client.get("/alice-bucket/gone.bin")
     assert response.status_code == 200
-    assert alice_signed_client("DELETE", "alice-bucket", "gone.bin").status_code == 204
+    assert delete(alice_signed_client)
     gate.set()
     assert len(body_of(response)) == 200_000  # the client still gets what it asked for
 
