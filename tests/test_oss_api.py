@@ -1277,48 +1277,57 @@ def v2_client(server):
     return oss_v2.Client(config)
 
 
-def test_v2_sdk_round_trips_key_suffix_and_enable_replace_prefix(server, v2_client):
+def new_v2_bucket(v2_client):
     name = unique_name("v2")
     v2_client.put_bucket(oss_v2.PutBucketRequest(bucket=name))
+    return name
+
+
+def put_v2_website(v2_client, name, *rules):
+    """PUT ?website with these RoutingRules through the v2 SDK; its answer."""
     configuration = oss_v2.WebsiteConfiguration(
-        routing_rules=oss_v2.RoutingRules(
-            routing_rules=[
-                oss_v2.RoutingRule(
-                    rule_number=1,
-                    condition=oss_v2.RoutingRuleCondition(
-                        key_prefix_equals="img/",
-                        key_suffix_equals=".jpg",
-                        http_error_code_returned_equals=404,
-                    ),
-                    redirect=oss_v2.RoutingRuleRedirect(
-                        redirect_type="Mirror",
-                        mirror_url="https://origin.example.com/static/",
-                        enable_replace_prefix=True,
-                        replace_key_prefix_with="img-v2/",
-                    ),
-                ),
-                oss_v2.RoutingRule(
-                    rule_number=2,
-                    condition=oss_v2.RoutingRuleCondition(
-                        key_prefix_equals="docs/",
-                        key_suffix_equals=".md",
-                        http_error_code_returned_equals=404,
-                    ),
-                    redirect=oss_v2.RoutingRuleRedirect(
-                        redirect_type="External",
-                        protocol="https",
-                        host_name="docs.example.org",
-                        http_redirect_code=301,
-                        enable_replace_prefix=True,
-                        replace_key_prefix_with="manual/",
-                    ),
-                ),
-            ]
-        )
+        routing_rules=oss_v2.RoutingRules(routing_rules=list(rules))
+    )
+    return v2_client.put_bucket_website(
+        oss_v2.PutBucketWebsiteRequest(bucket=name, website_configuration=configuration)
     )
 
-    put = v2_client.put_bucket_website(
-        oss_v2.PutBucketWebsiteRequest(bucket=name, website_configuration=configuration)
+
+def test_v2_sdk_round_trips_key_suffix_and_enable_replace_prefix(server, v2_client):
+    name = new_v2_bucket(v2_client)
+    put = put_v2_website(
+        v2_client,
+        name,
+        oss_v2.RoutingRule(
+            rule_number=1,
+            condition=oss_v2.RoutingRuleCondition(
+                key_prefix_equals="img/",
+                key_suffix_equals=".jpg",
+                http_error_code_returned_equals=404,
+            ),
+            redirect=oss_v2.RoutingRuleRedirect(
+                redirect_type="Mirror",
+                mirror_url="https://origin.example.com/static/",
+                enable_replace_prefix=True,
+                replace_key_prefix_with="img-v2/",
+            ),
+        ),
+        oss_v2.RoutingRule(
+            rule_number=2,
+            condition=oss_v2.RoutingRuleCondition(
+                key_prefix_equals="docs/",
+                key_suffix_equals=".md",
+                http_error_code_returned_equals=404,
+            ),
+            redirect=oss_v2.RoutingRuleRedirect(
+                redirect_type="External",
+                protocol="https",
+                host_name="docs.example.org",
+                http_redirect_code=301,
+                enable_replace_prefix=True,
+                replace_key_prefix_with="manual/",
+            ),
+        ),
     )
     got = v2_client.get_bucket_website(oss_v2.GetBucketWebsiteRequest(bucket=name))
 
@@ -1350,8 +1359,7 @@ def test_v2_sdk_round_trips_key_suffix_and_enable_replace_prefix(server, v2_clie
 
 
 def test_v2_sdk_puts_and_gets_objects(v2_client):
-    name = unique_name("v2")
-    v2_client.put_bucket(oss_v2.PutBucketRequest(bucket=name))
+    name = new_v2_bucket(v2_client)
 
     v2_client.put_object(
         oss_v2.PutObjectRequest(bucket=name, key="dir/ü file.txt", body=b"v2 bytes")
@@ -1396,32 +1404,19 @@ def test_append_object_grows_an_appendable_object(bucket):
 def test_v2_sdk_elements_the_runtime_does_not_honour_are_refused_naming_them(
     server, v2_client, redirect_fields, element
 ):
-    name = unique_name("v2")
-    v2_client.put_bucket(oss_v2.PutBucketRequest(bucket=name))
-    configuration = oss_v2.WebsiteConfiguration(
-        routing_rules=oss_v2.RoutingRules(
-            routing_rules=[
-                oss_v2.RoutingRule(
-                    rule_number=1,
-                    condition=oss_v2.RoutingRuleCondition(
-                        http_error_code_returned_equals=404
-                    ),
-                    redirect=oss_v2.RoutingRuleRedirect(
-                        redirect_type="Mirror",
-                        mirror_url="https://origin.example.com/",
-                        **redirect_fields,
-                    ),
-                )
-            ]
-        )
+    name = new_v2_bucket(v2_client)
+    rule = oss_v2.RoutingRule(
+        rule_number=1,
+        condition=oss_v2.RoutingRuleCondition(http_error_code_returned_equals=404),
+        redirect=oss_v2.RoutingRuleRedirect(
+            redirect_type="Mirror",
+            mirror_url="https://origin.example.com/",
+            **redirect_fields,
+        ),
     )
 
     with pytest.raises(oss_v2.exceptions.OperationError) as refused:
-        v2_client.put_bucket_website(
-            oss_v2.PutBucketWebsiteRequest(
-                bucket=name, website_configuration=configuration
-            )
-        )
+        put_v2_website(v2_client, name, rule)
 
     error = refused.value.unwrap()
     assert (error.status_code, error.code) == (400, "InvalidArgument")
@@ -1432,8 +1427,7 @@ def test_v2_sdk_elements_the_runtime_does_not_honour_are_refused_naming_them(
 
 
 def test_v2_sdk_reads_back_enable_replace_prefix_false(server, v2_client):
-    name = unique_name("v2")
-    v2_client.put_bucket(oss_v2.PutBucketRequest(bucket=name))
+    name = new_v2_bucket(v2_client)
     rule = oss_v2.RoutingRule(
         rule_number=1,
         condition=oss_v2.RoutingRuleCondition(
@@ -1446,14 +1440,7 @@ def test_v2_sdk_reads_back_enable_replace_prefix_false(server, v2_client):
             enable_replace_prefix=False,
         ),
     )
-    v2_client.put_bucket_website(
-        oss_v2.PutBucketWebsiteRequest(
-            bucket=name,
-            website_configuration=oss_v2.WebsiteConfiguration(
-                routing_rules=oss_v2.RoutingRules(routing_rules=[rule])
-            ),
-        )
-    )
+    put_v2_website(v2_client, name, rule)
 
     got = v2_client.get_bucket_website(oss_v2.GetBucketWebsiteRequest(bucket=name))
 

@@ -157,22 +157,27 @@ def send_chunked_in_background(raw, size):
     return sender
 
 
+def chunked_body_bigger_than_the_disk(server, method, target, headers):
+    """Send 48 MiB chunked at a 40 MiB disk; the answer that comes meanwhile."""
+    with RawRequest(
+        server.url, method, target, {**headers, "Transfer-Encoding": "chunked"}
+    ) as raw:
+        send_chunked_in_background(raw, 48 * MIB)
+        answer = raw.answer(timeout=60)
+    assert answer is not None, "the server closed the connection without an answer"
+    return answer
+
+
 def test_a_chunked_put_that_fills_the_disk_is_507_and_leaves_no_temp_file(
     server, bucket
 ):
     key = "fills-the-disk.bin"
     headers = server.signed_headers("PUT", bucket.bucket_name, key, headers=OCTETS)
 
-    with RawRequest(
-        server.url,
-        "PUT",
-        f"/{bucket.bucket_name}/{key}",
-        {**headers, "Transfer-Encoding": "chunked"},
-    ) as raw:
-        send_chunked_in_background(raw, 48 * MIB)
-        answer = raw.answer(timeout=60)
+    answer = chunked_body_bigger_than_the_disk(
+        server, "PUT", f"/{bucket.bucket_name}/{key}", headers
+    )
 
-    assert answer is not None, "the server closed the connection without an answer"
     assert_storage_error(answer.status, answer.body)
     assert server.leftover_temp_files(timeout=5) == []
     assert not server.exists(bucket.bucket_name, key)
@@ -190,16 +195,10 @@ def test_an_append_that_fills_the_disk_is_507_and_keeps_its_position(server, buc
         headers=OCTETS,
     )
 
-    with RawRequest(
-        server.url,
-        "POST",
-        f"/{bucket.bucket_name}/{key}?append&position=100",
-        {**headers, "Transfer-Encoding": "chunked"},
-    ) as raw:
-        send_chunked_in_background(raw, 48 * MIB)
-        answer = raw.answer(timeout=60)
+    answer = chunked_body_bigger_than_the_disk(
+        server, "POST", f"/{bucket.bucket_name}/{key}?append&position=100", headers
+    )
 
-    assert answer is not None, "the server closed the connection without an answer"
     assert_storage_error(answer.status, answer.body)
     assert server.leftover_temp_files(timeout=5) == []
     assert bucket.head_object(key).content_length == 100
