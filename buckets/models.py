@@ -140,6 +140,15 @@ def _secret_box():
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
+def seal_secret(secret):
+    """A secret as stored at rest (access-key secrets, origin credentials)."""
+    return _secret_box().encrypt(secret.encode()).decode()
+
+
+def unseal_secret(sealed):
+    return _secret_box().decrypt(sealed.encode()).decode()
+
+
 class AccessKeyQuerySet(models.QuerySet):
     def find_active(self, key_id):
         return (
@@ -178,13 +187,13 @@ class AccessKey(models.Model):
         key = cls.objects.create(
             user=user,
             key_id=key_id,
-            sealed_secret=_secret_box().encrypt(secret.encode()).decode(),
+            sealed_secret=seal_secret(secret),
         )
         return key, secret
 
     @property
     def secret(self):
-        return _secret_box().decrypt(self.sealed_secret.encode()).decode()
+        return unseal_secret(self.sealed_secret)
 
 
 class DeletedKey(models.Model):

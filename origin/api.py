@@ -1,5 +1,7 @@
 """JSON API for Back-to-Origin rules, the fetch log and the dry run (/api/v1/buckets/{name}/...)."""
 
+import copy
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
@@ -27,20 +29,47 @@ class HeaderPairField(serializers.ListField):
     )
 
 
+class HeaderConditionField(serializers.ListField):
+    child = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        min_length=2,
+        max_length=3,
+    )
+
+
 class RuleSerializer(serializers.ModelSerializer):
     """A rule; validation is the model's clean(), so the API refuses what the console refuses."""
 
-    include_headers = HeaderPairField(required=False, help_text="[[name, equals], ...]")
+    include_headers = HeaderConditionField(
+        required=False,
+        help_text="[[name, value, match], ...]; match is equals (default), starts_with or ends_with",
+    )
     pass_headers = serializers.ListField(child=serializers.CharField(), required=False)
     remove_headers = serializers.ListField(
         child=serializers.CharField(), required=False
     )
     set_headers = HeaderPairField(required=False, help_text="[[name, value], ...]")
+    return_headers = HeaderPairField(required=False, help_text="[[name, value], ...]")
+    alternates = serializers.ListField(
+        child=serializers.ListField(min_length=2, max_length=2),
+        required=False,
+        help_text="[[number, base URL], ...], tried in number order",
+    )
+    transparent_codes = serializers.ListField(
+        child=serializers.IntegerField(), required=False
+    )
+    auth_access_key_secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="Write-only; omitted, the stored secret is kept while the AccessKey ID is the same.",
+    )
     origin_url = serializers.CharField(read_only=True)
 
     class Meta:
         model = BackToOriginRule
-        exclude = ["bucket"]
+        exclude = ["bucket", "auth_sealed_secret"]
         read_only_fields = ["position", "created_at", "updated_at"]
 
     def to_internal_value(self, data):
@@ -54,9 +83,12 @@ class RuleSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs):
         rule = self.instance or BackToOriginRule(bucket=self.context["bucket"])
+        previous = copy.copy(rule) if self.instance else None
+        secret = attrs.pop("auth_access_key_secret", None)
         for name, value in attrs.items():
             setattr(rule, name, value)
         try:
+            rule.apply_auth_secret(secret, previous=previous)
             rule.full_clean(exclude=["position"])
         except DjangoValidationError as error:
             raise serializers.ValidationError(_field_errors(error)) from None

@@ -4,7 +4,7 @@ Test a request box and the JSON API both call it."""
 
 import time
 
-from origin import decisions, fetch
+from origin import decisions, fetch, origin_auth
 
 
 def dry_run(bucket, data):
@@ -33,22 +33,47 @@ def dry_run(bucket, data):
             "location": decision.redirection.location,
         }
     elif decision.rule is not None:
-        answer["mirror"] = {
-            "origin_url": decision.origin_url,
-            "secondary_origin_url": decision.secondary_origin_url,
-            "probe_url": decision.rule.probe_url,
-            "headers": decision.origin_headers,
-        }
+        answer["mirror"] = _mirror_answer(decision)
         if data["probe"]:
-            answer["probe"] = probe_origin(decision.origin_url, decision.origin_headers)
+            answer["probe"] = probe_origin(
+                decision.origin_url, decision.origin_headers, decision.rule.auth
+            )
     return answer
 
 
-def probe_origin(url, headers):
-    """A HEAD through the same SSRF guard as mirroring; reports status and timing."""
+def _mirror_answer(decision):
+    """What the mirror fetch would do; never the signature or the secret."""
+    rule = decision.rule
+    switch_on = (
+        "any answer other than 200"
+        if rule.switch_on_all_errors
+        else "a connection error, a timeout or a 5xx"
+    )
+    return {
+        "origin_url": decision.origin_url,
+        "secondary_origin_url": decision.secondary_origin_url,
+        "probe_url": rule.probe_url,
+        "alternate_origin_urls": list(decision.alternate_origin_urls),
+        "switch_on": switch_on if decision.alternate_origin_urls else "",
+        "transparent_codes": sorted(rule.transparent_codes),
+        "headers": decision.origin_headers,
+        "signed": rule.auth.describe() if rule.auth else "",
+        "saved": not rule.proxy_only,
+        "keeps_origin_metadata": rule.save_origin_meta,
+        "last_modified": "the origin's Last-Modified"
+        if rule.keep_origin_last_modified
+        else "the time of the fetch",
+        "return_headers": dict(rule.return_headers),
+        "head_mirrored": rule.mirror_head,
+    }
+
+
+def probe_origin(url, headers, auth=None):
+    """A HEAD through the same SSRF guard (and MirrorAuth signing) as mirroring;
+    reports status and timing."""
     started = time.monotonic()
     try:
-        status_code = fetch.head_origin(url, headers)
+        status_code = fetch.head_origin(url, headers, origin_auth.signer_for(auth))
         result = {"status": status_code, "error": "", "contacted_origin": True}
     except fetch.OriginError as error:
         # The SSRF guard refuses before connecting: saying "contacted" would be untrue.

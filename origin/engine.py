@@ -60,13 +60,61 @@ AUTH_QUERY_PREFIXES = ("x-oss-",)
 
 FIXED_USER_AGENT = "OSS-Back-to-Origin/1.0"
 
+# How an IncludeHeader condition compares (IncludeHeader Equals / StartsWith / EndsWith).
+MATCH_EQUALS = "equals"
+MATCH_STARTS_WITH = "starts_with"
+MATCH_ENDS_WITH = "ends_with"
+HEADER_MATCHES = (MATCH_EQUALS, MATCH_STARTS_WITH, MATCH_ENDS_WITH)
+
+# MirrorAuth types
+AUTH_S3V4 = "S3V4"
+AUTH_OSS = "OSS"
+
 
 @dataclass(frozen=True)
 class HeaderCondition:
-    """The request must carry header `name` whose value equals `equals`."""
+    """The request must carry header `name` whose value equals, starts with or ends
+    with `value` (case-sensitive; the header name is not)."""
 
     name: str
-    equals: str = ""
+    value: str = ""
+    match: str = MATCH_EQUALS
+
+    def holds_for(self, actual):
+        if self.match == MATCH_STARTS_WITH:
+            return actual.startswith(self.value)
+        if self.match == MATCH_ENDS_WITH:
+            return actual.endswith(self.value)
+        return actual == self.value
+
+    def wanted(self):
+        """What the rule wants the header's value to be, for mismatch reasons."""
+        if self.match == MATCH_EQUALS:
+            return repr(self.value)
+        return f"a value {self.match.replace('_', ' ')} {self.value!r}".replace(
+            "starts with", "starting with"
+        ).replace("ends with", "ending with")
+
+    def describe(self):
+        if self.match == MATCH_EQUALS:
+            return f"{self.name}={self.value}"
+        return f"{self.name} {self.match.replace('_', ' ')} {self.value}"
+
+
+@dataclass(frozen=True)
+class OriginAuth:
+    """MirrorAuth: how origin requests are signed. The secret stays sealed here; only
+    the fetcher unseals it, so a rule's repr or a dry run can never show it."""
+
+    auth_type: str
+    access_key_id: str
+    sealed_secret: str = field(repr=False)
+    region: str = ""
+
+    def describe(self):
+        kind = "S3 Signature V4" if self.auth_type == AUTH_S3V4 else "OSS signature"
+        region = f", region {self.region}" if self.region else ""
+        return f"{kind} with AccessKey ID {self.access_key_id}{region}"
 
 
 @dataclass(frozen=True)
@@ -88,7 +136,7 @@ class Rule:
     key_prefix: str = ""
     key_suffix: str = ""
     http_status: int | None = 404
-    include_headers: tuple = ()  # HeaderCondition
+    include_headers: tuple = ()  # HeaderCondition, all must hold
     # Origin URL
     protocol: str = "https"
     host: str = ""
@@ -102,6 +150,16 @@ class Rule:
     secondary_url: str = ""
     probe_url: str = ""
     headers: HeaderTransmission = field(default_factory=HeaderTransmission)
+    alternate_urls: tuple = ()  # base URLs tried in order after the chosen origin
+    switch_on_all_errors: bool = False
+    transparent_codes: frozenset = frozenset()
+    mirror_head: bool = False
+    proxy_only: bool = False
+    save_origin_meta: bool = False
+    keep_origin_last_modified: bool = False
+    pass_original_slashes: bool = False
+    return_headers: tuple = ()  # (name, value) pairs added to the mirrored answer
+    auth: OriginAuth | None = None
     # Redirection
     redirect_type: str = "External"
     redirect_code: int = 301
@@ -146,8 +204,8 @@ def mismatch_reason(rule, key, status, request_headers):
         value = lowered.get(condition.name.lower())
         if value is None:
             return f"request has no {condition.name} header"
-        if value != condition.equals:
-            return f"{condition.name} is {value!r}, rule wants {condition.equals!r}"
+        if not condition.holds_for(value):
+            return f"{condition.name} is {value!r}, rule wants {condition.wanted()}"
     return None
 
 
@@ -194,6 +252,15 @@ def origin_base_url(rule):
     return f"{rule.protocol}://{rule.host}/" + (encode_key(path) + "/" if path else "")
 
 
+def origin_key(rule, key):
+    """The key as the origin URL names it: after prefix replacement, with runs of "/"
+    collapsed and leading ones dropped unless the rule keeps the original slashes."""
+    key = _replace_key_prefix(rule, key)
+    if rule.pass_original_slashes:
+        return key
+    return re.sub("/{2,}", "/", key).lstrip("/")
+
+
 def build_origin_url(rule, key, query="", base_url=None):
     """The URL a mirroring rule fetches for `key` (base + key after prefix replace/delete).
 
@@ -202,7 +269,7 @@ def build_origin_url(rule, key, query="", base_url=None):
     base = base_url or origin_base_url(rule)
     if not base.endswith("/"):
         base += "/"
-    url = base + encode_key(_replace_key_prefix(rule, key).lstrip("/"))
+    url = base + encode_key(origin_key(rule, key))
     if rule.pass_query_string:
         kept = strip_auth_parameters(query)
         if kept:
@@ -294,6 +361,7 @@ class Decision:
     secondary_origin_url: str = (
         ""  # used instead while the probe URL does not answer 200
     )
+    alternate_origin_urls: tuple = ()  # tried in order when the origin fails
     origin_headers: dict = field(default_factory=dict)
     redirection: Redirection | None = None
     internal_key: str = ""  # an Internal rule serves this key of the same bucket
@@ -333,6 +401,10 @@ def decide(rules, key, status, request_headers, query="", private_cookies=()):
             )
             if rule.secondary_url
             else "",
+            alternate_origin_urls=tuple(
+                build_origin_url(rule, key, query, base_url=base)
+                for base in rule.alternate_urls
+            ),
             origin_headers=origin_request_headers(
                 rule, request_headers, private_cookies
             ),

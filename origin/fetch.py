@@ -279,12 +279,22 @@ def _caused_by(error, kind):
     return False
 
 
-def open_origin(url, headers, *, follow_redirects=True, deadline=None):
-    """GET `url` with `headers`, following up to 10 redirects when asked; the body is not read yet."""
+def open_origin(
+    url, headers, *, follow_redirects=True, deadline=None, sign=None, method="GET"
+):
+    """`method` `url` with `headers`, following up to 10 redirects when asked; the body
+    is not read yet. `sign` (MirrorAuth) signs each hop on the origin's own host; a
+    redirect elsewhere is sent unsigned, so credentials never leave for another host."""
     deadline = deadline or Deadline()
+    signed_origin = urlsplit(url)[:2]
     hops = 0
     while True:
-        response = _send("GET", url, headers, deadline)
+        hop_headers = (
+            sign(method, url, headers)
+            if sign and urlsplit(url)[:2] == signed_origin
+            else headers
+        )
+        response = _send(method, url, hop_headers, deadline)
         if not (follow_redirects and response.is_redirect):
             return OriginResponse(
                 url, response.status_code, response.headers, hops, response, deadline
@@ -327,8 +337,15 @@ def probe_ok(url, deadline=None):
     return healthy
 
 
-def head_origin(url, headers):
+def head_origin(url, headers, sign=None):
     """HEAD `url` (no redirects followed) and return the status; the dry run's probe."""
-    response = _send("HEAD", url, headers, Deadline(settings.ORIGIN_TIMEOUT_SECONDS))
+    response = open_origin(
+        url,
+        headers,
+        follow_redirects=False,
+        deadline=Deadline(settings.ORIGIN_TIMEOUT_SECONDS),
+        sign=sign,
+        method="HEAD",
+    )
     response.close()
-    return response.status_code
+    return response.status

@@ -20,7 +20,9 @@ class BackToOriginMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         target = getattr(request, "oss_get_object", None)  # set by GetObject only
-        if request.method != "GET" or target is None or response.status_code < 400:
+        if target is None or response.status_code < 400:
+            return response
+        if request.method not in ("GET", "HEAD"):
             return response
         try:
             answer = self._apply(request, target, response.status_code)
@@ -39,6 +41,11 @@ class BackToOriginMiddleware:
             request.headers,
             request.META.get("QUERY_STRING", ""),
         )
+        if request.method == "HEAD":
+            # Only a rule that allows it mirrors a HEAD (MirrorAllowHeadObject).
+            if decision.action == engine.MIRROR and decision.rule.mirror_head:
+                return mirroring.mirror_head(request, target, decision)
+            return None
         if decision.action is not None:
             return EXECUTORS[decision.action](request, target, decision)
         if status == 404:  # IndexDocument and ErrorDocument come after the rules

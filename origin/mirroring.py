@@ -5,9 +5,10 @@ import base64
 import errno
 import logging
 import time
+from email.utils import parsedate_to_datetime
 
 from django.conf import settings
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import http_date
 
@@ -21,7 +22,7 @@ from buckets.storage import (
     commit_object,
     ensure_room_for,
 )
-from origin import fetch
+from origin import fetch, origin_auth
 from origin.flight import FetchSlot, KeyFlight
 from origin.models import OriginFetch
 from origin.redirection import redirect_response
@@ -48,6 +49,11 @@ def mirror(request, target, decision):
     return MirrorFetch(request, target.bucket, target.key, decision).respond()
 
 
+def mirror_head(request, target, decision):
+    """MirrorAllowHeadObject: a HEAD on a missing key is answered from the origin's HEAD."""
+    return MirrorFetch(request, target.bucket, target.key, decision).respond_to_head()
+
+
 def _range_on_the_stream(range_header, length):
     """(answerable, byte range): whether a Range can be answered while the object
     streams in (its length is known and the range satisfiable), and which bytes
@@ -60,13 +66,53 @@ def _range_on_the_stream(range_header, length):
         return False, None
 
 
-def _saved_metadata(headers):
+TRANSPARENT_BODY_BYTES = 64 * 1024
+MAX_USER_META_BYTES = 8 * 1024  # as PutObject allows
+USER_META_PREFIXES = ("x-amz-meta-", "x-oss-meta-")  # later wins: x-oss-meta-*
+# What a HEAD answered from the origin (MirrorAllowHeadObject) passes on.
+HEAD_HEADERS = (
+    *StoredObject.METADATA_HEADERS.values(),
+    "Content-Length",
+    "ETag",
+    "Last-Modified",
+)
+
+
+def _origin_user_meta(headers):
+    """The origin's x-oss-meta-* and x-amz-meta-* headers as user metadata (MirrorSaveOssMeta)."""
+    meta = {}
+    for prefix in USER_META_PREFIXES:
+        for name, value in headers.items():
+            if name.lower().startswith(prefix) and len(name) > len(prefix):
+                meta[name.lower()[len(prefix) :]] = value
+    if (
+        sum(len(name) + len(value) for name, value in meta.items())
+        > MAX_USER_META_BYTES
+    ):
+        return {}  # more than an object may carry: none rather than a cut set
+    return meta
+
+
+def _saved_metadata(headers, rule):
     values = {
         field: headers.get(header, "")[:1024]
         for field, header in StoredObject.METADATA_HEADERS.items()
     }
     values["content_type"] = values["content_type"] or "application/octet-stream"
+    if rule.save_origin_meta:
+        values["user_meta"] = _origin_user_meta(headers)
     return ObjectMetadata(**values)
+
+
+def _origin_last_modified(headers):
+    """The origin's Last-Modified as an aware datetime, None when absent or unreadable."""
+    try:
+        parsed = parsedate_to_datetime(headers.get("Last-Modified", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed is None or parsed.tzinfo is None:
+        return None
+    return parsed.replace(microsecond=0)
 
 
 class MirrorFetch:
@@ -87,6 +133,7 @@ class MirrorFetch:
         self.missing_since = timezone.now()
         self.fetched_at = None  # the saved object's Last-Modified (whole seconds)
         self.deadline = None
+        self.tried = []  # (url, reason) of origins that failed before the one answering
 
     def respond(self):
         waiting_since = time.time()
@@ -119,37 +166,68 @@ class MirrorFetch:
         self.slot.release()
         self.flight.release()
 
+    def respond_to_head(self):
+        """Ask the origins with HEAD and answer their status and headers; nothing is
+        saved or remembered, so the next HEAD asks again."""
+        if not self.slot.acquire(settings.MIRROR_QUEUE_SECONDS):
+            return errors.slow_down(1).response(self.request)
+        try:
+            self.deadline = fetch.Deadline()
+            try:
+                origin = self._open_origins("HEAD")
+            except fetch.OriginError as error:
+                failure = mirror_failed(self._with_tried(error.message))
+                self._log(
+                    OriginFetch.Outcome.FAILED, message=failure.message, failed=True
+                )
+                return failure.response(self.request)
+            origin.close()
+            self.status = origin.status
+            if origin.status == 404 and 404 not in self.rule.transparent_codes:
+                self._log(
+                    OriginFetch.Outcome.NOT_FOUND,
+                    message="The origin answered 404 to HEAD.",
+                )
+                return errors.no_such_key(self.key).response(self.request)
+            response = HttpResponse(status=origin.status)
+            for header in HEAD_HEADERS:
+                if header in origin.headers:
+                    response[header] = origin.headers[header]
+            if self.rule.save_origin_meta:
+                for name, value in _origin_user_meta(origin.headers).items():
+                    response[f"x-oss-meta-{name}"] = value
+            self._log(
+                OriginFetch.Outcome.NOT_SAVED,
+                message=f"HEAD answered from the origin (HTTP {origin.status}); nothing saved.",
+            )
+            return self._with_return_headers(response)
+        finally:
+            self.slot.release()
+
     # -- the origin request -------------------------------------------------
 
     def _fetch(self):
-        rule, decision = self.rule, self.decision
-        self.deadline = fetch.Deadline()  # probe, redirects and body included
+        self.deadline = (
+            fetch.Deadline()
+        )  # probe, alternates, redirects and body included
         self.fetched_at = timezone.now().replace(microsecond=0)
-        self.origin_url = decision.origin_url
-        if (
-            decision.secondary_origin_url
-            and rule.probe_url
-            and not fetch.probe_ok(rule.probe_url, self.deadline)
-        ):
-            self.origin_url = decision.secondary_origin_url
         try:
-            origin = fetch.open_origin(
-                self.origin_url,
-                decision.origin_headers,
-                follow_redirects=rule.follow_redirects,
-                deadline=self.deadline,
-            )
+            origin = self._open_origins("GET")
         except fetch.OriginError as error:
             outcome = (
                 OriginFetch.Outcome.REFUSED
                 if error.reason == "refused"
                 else OriginFetch.Outcome.FAILED
             )
-            return self._fail(outcome, mirror_failed(error.message))
+            return self._fail(outcome, mirror_failed(self._with_tried(error.message)))
         self.status = origin.status
+        if origin.status in self.rule.transparent_codes:
+            return self._transparent(origin)
         if origin.status != 200:
             origin.close()
             return self._non_200(origin)
+        if self.rule.keep_origin_last_modified:
+            self.fetched_at = _origin_last_modified(origin.headers) or self.fetched_at
         length = origin.content_length
         if length is not None and length > settings.ORIGIN_MAX_BYTES:
             origin.close()
@@ -159,26 +237,117 @@ class MirrorFetch:
                     f"The origin object is {length} bytes, more than ORIGIN_MAX_BYTES ({settings.ORIGIN_MAX_BYTES})."
                 ),
             )
-        try:
-            ensure_room_for(length)
-        except OSError:
-            origin.close()
-            return self._fail(OriginFetch.Outcome.FAILED, errors.insufficient_storage())
+        if not self.rule.proxy_only:
+            try:
+                ensure_room_for(length)
+            except OSError:
+                origin.close()
+                return self._fail(
+                    OriginFetch.Outcome.FAILED, errors.insufficient_storage()
+                )
         answerable, byte_range = True, None
         if "Range" in self.request.headers:
             answerable, byte_range = _range_on_the_stream(
                 self.request.headers["Range"], length
             )
-            if not answerable:
+            if not answerable and not self.rule.proxy_only:
                 # Unknown length or an unsatisfiable range: fetch it whole, save it,
                 # then answer from the saved copy (416 included).
                 transfer = MirrorTransfer(self, origin)
                 saved = transfer.run_to_end()
                 if saved is None:
                     raise transfer.failure
-                return serve_object(self.request, saved)
+                return self._with_return_headers(serve_object(self.request, saved))
         transfer = MirrorTransfer(self, origin, byte_range)
         return self._streaming_response(origin, transfer, byte_range)
+
+    # -- which origin answers -------------------------------------------------
+
+    def _origin_urls(self):
+        """The origins in the order they are tried: the primary (the secondary instead
+        while the probe URL does not answer 200), then the alternates by number."""
+        decision, rule = self.decision, self.rule
+        first = [decision.origin_url]
+        fallback = (
+            [decision.secondary_origin_url] if decision.secondary_origin_url else []
+        )
+        if (
+            rule.probe_url
+            and (fallback or decision.alternate_origin_urls)
+            and not fetch.probe_ok(rule.probe_url, self.deadline)
+        ):
+            first = fallback
+        return [*first, *decision.alternate_origin_urls]
+
+    def _switches_on(self, status):
+        """Whether an origin's answer sends the fetch on to the next origin."""
+        if status == 200 or status in self.rule.transparent_codes:
+            return False
+        return status >= 500 or self.rule.switch_on_all_errors
+
+    def _open_origins(self, method):
+        """The first usable answer of the origins in order (MirrorMultiAlternates): a
+        connection error, timeout or 5xx moves on to the next, with
+        MirrorSwitchAllErrors any other non-200 too; the last origin's answer stands."""
+        urls = self._origin_urls()
+        sign = origin_auth.signer_for(self.rule.auth)
+        self.tried = []
+        for index, url in enumerate(urls):
+            self.origin_url = url
+            last = index == len(urls) - 1
+            try:
+                origin = fetch.open_origin(
+                    url,
+                    self.decision.origin_headers,
+                    follow_redirects=self.rule.follow_redirects,
+                    deadline=self.deadline,
+                    sign=sign,
+                    method=method,
+                )
+            except fetch.OriginError as error:
+                if last or error.reason in ("refused", "deadline"):
+                    raise
+                self.tried.append((url, error.message))
+                continue
+            if last or not self._switches_on(origin.status):
+                return origin
+            origin.close()
+            self.tried.append((url, f"The origin answered HTTP {origin.status}."))
+        raise AssertionError("unreachable: the last origin always answers or raises")
+
+    def _with_tried(self, message):
+        """A failure message that also says which earlier origins failed, and how."""
+        earlier = " ".join(f"({url}: {reason})" for url, reason in self.tried)
+        return f"{message} Earlier origins failed: {earlier}" if earlier else message
+
+    def _transparent(self, origin):
+        """TransparentMirrorResponseCodes: the origin's status and body (up to 64 KiB)
+        reach the client as they are; nothing is saved."""
+        body = b""
+        try:
+            for chunk in origin.chunks():
+                body += chunk
+                if len(body) >= TRANSPARENT_BODY_BYTES:
+                    break
+        except fetch.OriginError:
+            pass  # the status is the answer; a broken body is cut where it broke
+        finally:
+            origin.close()
+        response = HttpResponse(
+            body[:TRANSPARENT_BODY_BYTES],
+            status=origin.status,
+            content_type=origin.headers.get("Content-Type", "application/octet-stream"),
+        )
+        self._log(
+            OriginFetch.Outcome.NOT_SAVED,
+            message=f"The origin's HTTP {origin.status} was passed through (TransparentMirrorResponseCodes).",
+        )
+        return response
+
+    def _with_return_headers(self, response):
+        for name, value in self.rule.return_headers:
+            response[name] = value
+        return response
 
     def _non_200(self, origin):
         if origin.status == 404:
@@ -198,16 +367,20 @@ class MirrorFetch:
         return self._fail(
             OriginFetch.Outcome.FAILED,
             mirror_failed(
-                f"The origin answered HTTP {origin.status}. Mirroring failed, please check your mirror configuration."
+                self._with_tried(
+                    f"The origin answered HTTP {origin.status}. Mirroring failed, please check your mirror configuration."
+                )
             ),
         )
 
     def _streaming_response(self, origin, transfer, byte_range=None):
         response = StreamingHttpResponse(transfer, status=206 if byte_range else 200)
-        metadata = _saved_metadata(origin.headers)
+        metadata = _saved_metadata(origin.headers, self.rule)
         for field, header in StoredObject.METADATA_HEADERS.items():
             if getattr(metadata, field):
                 response[header] = getattr(metadata, field)
+        for name, value in metadata.user_meta.items():
+            response[f"x-oss-meta-{name}"] = value
         if byte_range:
             start, end = byte_range
             response["Content-Range"] = f"bytes {start}-{end}/{origin.content_length}"
@@ -217,7 +390,7 @@ class MirrorFetch:
         # The saved object's Last-Modified, known before its first byte is sent.
         response["Last-Modified"] = http_date(self.fetched_at.timestamp())
         response["x-oss-tag"] = "MIRROR"
-        return response
+        return self._with_return_headers(response)
 
     # -- outcomes -----------------------------------------------------------
 
@@ -285,7 +458,9 @@ class MirrorTransfer:
     def __init__(self, mirror, origin, byte_range=None):
         self.mirror = mirror
         self.origin = origin
-        self.writer = ObjectWriter()
+        # MirrorProxyPass: the bytes only pass through, nothing is written.
+        self.proxy_only = mirror.rule.proxy_only
+        self.writer = _PassThrough() if self.proxy_only else ObjectWriter()
         self.finished = False
         self.truncated = False  # the origin sent less than its Content-Length
         self.failure = None  # the OssError for a client still waiting for an answer
@@ -347,6 +522,12 @@ class MirrorTransfer:
 
     def run_to_end(self):
         """Read the rest of the body without a client; returns the saved object or None."""
+        if self.proxy_only:  # nothing will be saved: the rest is not worth fetching
+            self._finish(
+                OriginFetch.Outcome.NOT_SAVED,
+                "Proxy only (MirrorProxyPass): the client left before the end; nothing saved.",
+            )
+            return None
         try:
             for _chunk in self._read():
                 pass
@@ -382,6 +563,12 @@ class MirrorTransfer:
                     f"Bytes read is not equal to expected: {self.writer.size} of {expected}."
                 )
             )
+        if self.proxy_only:
+            self._finish(
+                OriginFetch.Outcome.NOT_SAVED,
+                "Proxy only (MirrorProxyPass): served, not saved.",
+            )
+            return None
         sent_md5 = origin.headers.get("Content-MD5", "")
         if mirror.rule.check_md5 and sent_md5:
             ours = base64.b64encode(bytes.fromhex(self.writer.md5_hex)).decode()
@@ -397,7 +584,7 @@ class MirrorTransfer:
                 mirror.bucket,
                 mirror.key,
                 self.writer,
-                _saved_metadata(origin.headers),
+                _saved_metadata(origin.headers, mirror.rule),
                 mirrored=True,
                 replace=False,
                 unless_deleted_since=mirror.missing_since,
@@ -439,3 +626,16 @@ class MirrorTransfer:
             outcome, bytes_received=self.writer.size, message=message, failed=failed
         )
         self.mirror.release()
+
+
+class _PassThrough:
+    """The ObjectWriter of a proxy-only fetch: counts the bytes, keeps none."""
+
+    def __init__(self):
+        self.size = 0
+
+    def write(self, chunk):
+        self.size += len(chunk)
+
+    def discard(self):
+        pass

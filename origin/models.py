@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils.text import capfirst
 
-from buckets.models import Bucket
+from buckets.models import Bucket, seal_secret
 from origin import engine, rule_checks
 
 # Labels of the header lists, as the console shows them.
@@ -24,6 +24,7 @@ HEADER_LIST_LABELS = {
     "pass_headers": "Transmit these headers",
     "remove_headers": "Do not transmit these headers",
     "set_headers": "Set these headers",
+    "return_headers": "Add these response headers",
 }
 
 
@@ -58,6 +59,11 @@ class BackToOriginRule(models.Model):
         ALICDN = "AliCDN", "Source from Alibaba Cloud CDN"
         INTERNAL = engine.INTERNAL, "Internal (serve the target key from this bucket)"
 
+    class AuthType(models.TextChoices):
+        NONE = "", "None (public origin)"
+        S3V4 = "S3V4", "S3 Signature V4"
+        OSS = "OSS", "OSS signature"
+
     class RedirectTarget(models.TextChoices):
         KEEP = engine.TARGET_KEEP, "Keep the file name"
         AFFIX = engine.TARGET_AFFIX, "Add prefix or suffix"
@@ -82,7 +88,9 @@ class BackToOriginRule(models.Model):
     key_suffix = models.CharField(
         "File Name Suffix", max_length=1023, blank=True
     )  # KeySuffixEquals
-    include_headers = _list_field()  # IncludeHeader: [[name, equals], ...]
+    include_headers = (
+        _list_field()
+    )  # IncludeHeader: [[name, value, equals|starts_with|ends_with], ...]
 
     # Origin URL
     protocol = models.CharField(
@@ -120,6 +128,46 @@ class BackToOriginRule(models.Model):
     remove_headers = _list_field()  # MirrorHeaders/Remove
     set_headers = _list_field()  # MirrorHeaders/Set: [[name, value], ...]
 
+    # Advanced mirroring options (SPEC §10)
+    alternates = _list_field()  # MirrorMultiAlternates: [[number, url], ...] by number
+    switch_on_all_errors = models.BooleanField(
+        "Switch origins on any error", default=False
+    )  # MirrorSwitchAllErrors
+    transparent_codes = _list_field()  # TransparentMirrorResponseCodes: [403, 429]
+    mirror_head = models.BooleanField(
+        "Mirror HEAD requests", default=False
+    )  # MirrorAllowHeadObject
+    proxy_only = models.BooleanField(
+        "Serve without saving (proxy only)", default=False
+    )  # MirrorProxyPass
+    save_origin_meta = models.BooleanField(
+        "Keep the origin's user metadata", default=False
+    )  # MirrorSaveOssMeta
+    keep_origin_last_modified = models.BooleanField(
+        "Keep the origin's Last-Modified", default=False
+    )  # MirrorUserLastModified
+    pass_original_slashes = models.BooleanField(
+        "Keep repeated slashes in the origin URL", default=False
+    )  # MirrorPassOriginalSlashes
+    send_sni = models.BooleanField("Send SNI", default=True)  # MirrorSNI
+    return_headers = _list_field()  # MirrorReturnHeaders: [[name, value], ...]
+    # MirrorAuth: the origin request is signed so a private bucket can be the origin.
+    auth_type = models.CharField(
+        "Origin authentication",
+        max_length=8,
+        choices=AuthType.choices,
+        blank=True,
+    )  # MirrorAuth/AuthType
+    auth_access_key_id = models.CharField(
+        "Origin AccessKey ID", max_length=128, blank=True
+    )  # MirrorAuth/AccessKeyId
+    auth_sealed_secret = models.TextField(
+        blank=True
+    )  # MirrorAuth/AccessKeySecret, sealed
+    auth_region = models.CharField(
+        "Origin region", max_length=64, blank=True
+    )  # MirrorAuth/Region
+
     # Redirection options
     redirect_type = models.CharField(
         max_length=10, choices=RedirectType.choices, default=RedirectType.EXTERNAL
@@ -154,6 +202,20 @@ class BackToOriginRule(models.Model):
         "pass_headers",
         "remove_headers",
         "set_headers",
+        "alternates",
+        "switch_on_all_errors",
+        "transparent_codes",
+        "mirror_head",
+        "proxy_only",
+        "save_origin_meta",
+        "keep_origin_last_modified",
+        "pass_original_slashes",
+        "send_sni",
+        "return_headers",
+        "auth_type",
+        "auth_access_key_id",
+        "auth_sealed_secret",
+        "auth_region",
     )
     REDIRECT_ONLY_FIELDS = (
         "redirect_type",
@@ -188,7 +250,9 @@ class BackToOriginRule(models.Model):
             parts.append(f"prefix {self.key_prefix}")
         if self.key_suffix:
             parts.append(f"suffix {self.key_suffix}")
-        parts += [f"header {name}={equals}" for name, equals in self.include_headers]
+        parts += [
+            f"header {condition.describe()}" for condition in self._header_conditions()
+        ]
         return " · ".join(parts)
 
     def options_summary(self):
@@ -210,6 +274,26 @@ class BackToOriginRule(models.Model):
             parts += [f"pass {name}" for name in self.pass_headers]
             parts += [f"remove {name}" for name in self.remove_headers]
             parts += [f"set {name}={value}" for name, value in self.set_headers]
+            parts += [f"alternate {url}" for _, url in self.alternates]
+            if self.switch_on_all_errors:
+                parts.append("switch on any error")
+            if self.transparent_codes:
+                parts.append(
+                    "pass through " + ",".join(map(str, self.transparent_codes))
+                )
+            if self.mirror_head:
+                parts.append("HEAD ✓")
+            if self.proxy_only:
+                parts.append("proxy only, not saved")
+            if self.save_origin_meta:
+                parts.append("keep origin metadata")
+            if self.keep_origin_last_modified:
+                parts.append("keep origin Last-Modified")
+            if self.pass_original_slashes:
+                parts.append("keep //")
+            parts += [f"return {name}: {value}" for name, value in self.return_headers]
+            if self.auth_type:
+                parts.append(f"signed {self.auth_type} as {self.auth_access_key_id}")
         else:
             parts.insert(0, str(self.redirect_code))
             target = self.redirect_target
@@ -245,12 +329,7 @@ class BackToOriginRule(models.Model):
             lambda: rule_checks.check_key_part(self.key_suffix, "File Name Suffix"),
         )
         labels = HEADER_LIST_LABELS
-        check(
-            "include_headers",
-            lambda: rule_checks.check_header_pairs(
-                self.include_headers, labels["include_headers"], condition=True
-            ),
-        )
+        check("include_headers", self._clean_include_headers)
         if self.is_mirror:
             check("secondary_url", self._clean_secondary)
             check("probe_url", self._clean_probe)
@@ -273,6 +352,26 @@ class BackToOriginRule(models.Model):
                 ),
             )
             check("replace_prefix_with", self._clean_replace_prefix)
+            check("alternates", self._clean_alternates)
+            check(
+                "transparent_codes",
+                lambda: setattr(
+                    self,
+                    "transparent_codes",
+                    rule_checks.check_status_codes(
+                        self.transparent_codes, "Transparent origin status codes"
+                    ),
+                ),
+            )
+            check(
+                "return_headers",
+                lambda: rule_checks.check_header_pairs(
+                    self.return_headers, labels["return_headers"]
+                ),
+            )
+            check("send_sni", self._clean_send_sni)
+            check("proxy_only", self._clean_proxy_only)
+            self._clean_auth(check)
         else:
             check("redirect_code", self._clean_redirect_code)
             check("redirect_target", self._clean_redirect_target)
@@ -346,11 +445,8 @@ class BackToOriginRule(models.Model):
             )
 
     def _clean_secondary(self):
-        if self.probe_url and not self.secondary_url:
-            raise ValidationError(
-                "Enter the secondary origin URL that the probe URL chooses."
-            )
-        # Stripped first, or a trailing space would end up before the added "/".
+        # A probe without a secondary is allowed (OSS accepts it): it then chooses
+        # between the primary and the alternate origins. Stripped first, or a trailing space would end up before the added "/".
         self.secondary_url = self.secondary_url.strip()
         if self.secondary_url:
             rule_checks.split_origin_url(self.secondary_url, "Secondary origin URL")
@@ -365,6 +461,97 @@ class BackToOriginRule(models.Model):
         self.probe_url = self.probe_url.strip()
         if self.probe_url:
             rule_checks.check_url(self.probe_url, "Probe URL")
+
+    def _clean_include_headers(self):
+        self.include_headers = rule_checks.check_header_conditions(
+            self.include_headers, HEADER_LIST_LABELS["include_headers"]
+        )
+
+    def _header_conditions(self):
+        # Stored rows hold [name, value, match]; rows from before StartsWith/EndsWith hold pairs.
+        return [
+            engine.HeaderCondition(*condition) for condition in self.include_headers
+        ]
+
+    def _clean_alternates(self):
+        self.alternates = rule_checks.check_alternates(
+            self.alternates, "Alternate origin"
+        )
+
+    def _clean_send_sni(self):
+        if not self.send_sni:
+            # Honoured or refused (SPEC §10): this server's TLS client always sends SNI.
+            raise ValidationError(
+                "Turning SNI off (MirrorSNI false) is not supported: this server always sends the origin's host name as TLS SNI."
+            )
+
+    def _clean_proxy_only(self):
+        if self.proxy_only and self.keep_origin_last_modified:
+            raise ValidationError(
+                "A proxy-only rule saves nothing, so it cannot keep the origin's Last-Modified on a saved copy."
+            )
+        if self.proxy_only and self.save_origin_meta:
+            raise ValidationError(
+                "A proxy-only rule saves nothing, so it cannot keep the origin's metadata on a saved copy."
+            )
+
+    def _clean_auth(self, check):
+        if not self.auth_type:
+            if self.auth_access_key_id or self.auth_region or self.auth_sealed_secret:
+                check(
+                    "auth_type",
+                    lambda: _refuse(
+                        "Choose how origin requests are signed, or leave the AccessKey ID, secret and region empty."
+                    ),
+                )
+            self.auth_sealed_secret = ""
+            return
+        check(
+            "auth_type",
+            lambda: (
+                self.auth_type in self.AuthType.values
+                or _refuse("Origin authentication must be S3V4 or OSS.")
+            ),
+        )
+        check(
+            "auth_access_key_id",
+            lambda: rule_checks.check_credential(
+                self.auth_access_key_id, "Origin AccessKey ID"
+            ),
+        )
+        check(
+            "auth_access_key_secret",
+            lambda: (
+                self.auth_sealed_secret
+                or _refuse("Origin AccessKey secret is required.")
+            ),
+        )
+        if self.auth_type == self.AuthType.S3V4 or self.auth_region:
+            check(
+                "auth_region",
+                lambda: rule_checks.check_region(self.auth_region, "Origin region"),
+            )
+
+    def apply_auth_secret(self, secret, previous=None):
+        """Seal a newly given MirrorAuth secret. Without one, keep `previous`'s secret
+        while the AccessKey ID is the same: secrets are never sent back, so a client
+        that edits a rule cannot send the stored one again."""
+        if secret:
+            try:
+                rule_checks.check_credential(secret, "Origin AccessKey secret", 256)
+            except ValidationError as error:
+                raise ValidationError(
+                    {"auth_access_key_secret": error.messages}
+                ) from None
+            self.auth_sealed_secret = seal_secret(secret)
+        elif (
+            previous is not None
+            and previous.auth_type
+            and previous.auth_access_key_id == self.auth_access_key_id
+        ):
+            self.auth_sealed_secret = previous.auth_sealed_secret
+        else:
+            self.auth_sealed_secret = ""
 
     def _clean_replace_prefix(self):
         if self.replace_prefix and not self.key_prefix:
@@ -501,10 +688,7 @@ class BackToOriginRule(models.Model):
             key_prefix=self.key_prefix,
             key_suffix=self.key_suffix,
             http_status=self.http_status,
-            include_headers=tuple(
-                engine.HeaderCondition(name, equals)
-                for name, equals in self.include_headers
-            ),
+            include_headers=tuple(self._header_conditions()),
             protocol=self.protocol,
             host=self.host,
             path=self.path,
@@ -522,6 +706,23 @@ class BackToOriginRule(models.Model):
                 remove_names=tuple(self.remove_headers),
                 set_headers=tuple((name, value) for name, value in self.set_headers),
             ),
+            alternate_urls=tuple(url for _, url in self.alternates),
+            switch_on_all_errors=self.switch_on_all_errors,
+            transparent_codes=frozenset(self.transparent_codes),
+            mirror_head=self.mirror_head,
+            proxy_only=self.proxy_only,
+            save_origin_meta=self.save_origin_meta,
+            keep_origin_last_modified=self.keep_origin_last_modified,
+            pass_original_slashes=self.pass_original_slashes,
+            return_headers=tuple((name, value) for name, value in self.return_headers),
+            auth=engine.OriginAuth(
+                self.auth_type,
+                self.auth_access_key_id,
+                self.auth_sealed_secret,
+                self.auth_region,
+            )
+            if self.is_mirror and self.auth_type
+            else None,
             redirect_type=self.redirect_type,
             redirect_code=self.redirect_code,
             redirect_target=self.redirect_target,
@@ -529,6 +730,10 @@ class BackToOriginRule(models.Model):
             target_suffix=self.target_suffix,
             target_fixed_path=self.target_fixed_path,
         )
+
+
+def _refuse(message):
+    raise ValidationError(message)
 
 
 def _renumber(bucket_id, rules=None):

@@ -147,11 +147,13 @@ def _check_header_name(name, label, condition=False):
         raise ValidationError(f"{label}: {name} cannot be transmitted: {reason}.")
 
 
-def _check_list_size(items, label):
+def _check_list_size(items, label, unique=True):
     if len(items) > engine.MAX_HEADERS_PER_LIST:
         raise ValidationError(
             f"{label}: at most {engine.MAX_HEADERS_PER_LIST} headers."
         )
+    if not unique:
+        return
     lowered = [
         str(item[0] if isinstance(item, list | tuple) else item).lower()
         for item in items
@@ -190,7 +192,8 @@ def check_header_pairs(pairs, label, condition=False):
         for pair in pairs
     ):
         raise ValidationError(f"{label}: expected a list of name and value pairs.")
-    _check_list_size(pairs, label)
+    # One header may be named by several conditions (all must hold).
+    _check_list_size(pairs, label, unique=not condition)
 
     def check_pair(pair):
         name, value = pair
@@ -239,3 +242,126 @@ def check_storable(strings, label):
                 f"{label} must not contain control characters, U+FFFE, U+FFFF or "
                 f"unpaired surrogates (found U+{ord(found.group()):04X})."
             )
+
+
+def check_header_conditions(items, label):
+    """IncludeHeader conditions as [[name, value, match], ...]; a [name, value] pair is
+    an `equals` condition. One header may be named by several conditions (all must hold)."""
+    if not isinstance(items, list) or not all(
+        isinstance(item, list | tuple)
+        and len(item) in (2, 3)
+        and all(isinstance(part, str) for part in item)
+        for item in items
+    ):
+        raise ValidationError(
+            f"{label}: expected a list of [name, value] or [name, value, match] items."
+        )
+    conditions = [
+        [item[0], item[1], item[2] if len(item) == 3 else engine.MATCH_EQUALS]
+        for item in items
+    ]
+    check_header_pairs([[name, value] for name, value, _ in conditions], label, True)
+    for name, value, match in conditions:
+        if match not in engine.HEADER_MATCHES:
+            raise ValidationError(
+                f"{label}: {match!r} is not a comparison; use "
+                + ", ".join(engine.HEADER_MATCHES)
+                + "."
+            )
+        if match != engine.MATCH_EQUALS and not value:
+            raise ValidationError(
+                f"{label}: {name} {match.replace('_', ' ')} needs a value."
+            )
+    return conditions
+
+
+MAX_ALTERNATES = 10
+MAX_ALTERNATE_NUMBER = 10_000
+
+
+def check_alternates(items, label):
+    """Alternate origins as [[number, base URL], ...] sorted by number, each URL ending in /."""
+    if not isinstance(items, list) or not all(
+        isinstance(item, list | tuple)
+        and len(item) == 2
+        and isinstance(item[0], int)
+        and not isinstance(item[0], bool)
+        and isinstance(item[1], str)
+        for item in items
+    ):
+        raise ValidationError(f"{label}: expected a list of [number, URL] items.")
+    if len(items) > MAX_ALTERNATES:
+        raise ValidationError(f"{label}: at most {MAX_ALTERNATES} alternate origins.")
+    numbers = [number for number, _ in items]
+    for number in numbers:
+        if not 1 <= number <= MAX_ALTERNATE_NUMBER:
+            raise ValidationError(
+                f"{label}: the number {number} must be from 1 to {MAX_ALTERNATE_NUMBER}."
+            )
+    repeated = sorted({number for number in numbers if numbers.count(number) > 1})
+    if repeated:
+        raise ValidationError(f"{label}: number {repeated[0]} is used more than once.")
+    alternates = []
+    for number, url in sorted(items):
+        url = url.strip()
+        split_origin_url(url, f"{label} {number}")
+        alternates.append([number, url if url.endswith("/") else url + "/"])
+    return alternates
+
+
+MAX_TRANSPARENT_CODES = 20
+
+
+def parse_status_codes(text, label):
+    """ "403, 429" as [403, 429]: what TransparentMirrorResponseCodes holds."""
+    codes = []
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            codes.append(parse_decimal(part, max_value=999))
+        except ValueError:
+            raise ValidationError(
+                f"{label}: {part[:20]!r} is not an HTTP status code."
+            ) from None
+    return codes
+
+
+def check_status_codes(codes, label):
+    """Origin statuses answered as they are: 4xx and 5xx, each once."""
+    if not isinstance(codes, list) or not all(
+        isinstance(code, int) and not isinstance(code, bool) for code in codes
+    ):
+        raise ValidationError(f"{label}: expected a list of HTTP status codes.")
+    if len(codes) > MAX_TRANSPARENT_CODES:
+        raise ValidationError(f"{label}: at most {MAX_TRANSPARENT_CODES} codes.")
+    for code in codes:
+        if not 400 <= code <= 599:
+            raise ValidationError(
+                f"{label}: {code} is not an error status (400 to 599); "
+                "successful answers are mirrored and 3xx follow the redirect setting."
+            )
+    return sorted(set(codes))
+
+
+_CREDENTIAL_RE = re.compile(r"^[\x21-\x7e]+\Z")
+_REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
+
+
+def check_credential(value, label, max_length=128):
+    """An AccessKey ID or secret: printable ASCII, no spaces."""
+    if not value:
+        raise ValidationError(f"{label} is required.")
+    if len(value) > max_length or not _CREDENTIAL_RE.match(value):
+        raise ValidationError(
+            f"{label} must be 1 to {max_length} printable ASCII characters without spaces."
+        )
+
+
+def check_region(value, label):
+    if not _REGION_RE.match(value or ""):
+        raise ValidationError(
+            f"{label} must be a region name such as us-east-1 or cn-hangzhou "
+            "(lower-case letters, digits and -)."
+        )

@@ -24,12 +24,17 @@ def replace_configuration(bucket, body):
             documents.full_clean(exclude=["bucket"])
         except ValidationError as error:
             raise website_xml.invalid_documents(error, documents) from None
+        stored = {rule.position: rule for rule in bucket.origin_rules.all()}
         BackToOriginRule.objects.filter(bucket=bucket).delete()
         for fields in rule_fields:
             position = fields.pop("position")
+            secret = fields.pop("auth_secret", None)
             # The position is set before validation, so errors name the RuleNumber sent.
             rule = BackToOriginRule(bucket=bucket, position=position, **fields)
             try:
+                # GET ?website never returns the secret: a rule sent back without it
+                # (same RuleNumber and AccessKeyId) keeps the stored one (SPEC §10).
+                rule.apply_auth_secret(secret, previous=stored.get(position))
                 rule.save_in_order(position=position)
             except ValidationError as error:
                 raise website_xml.invalid_rule(error, rule) from None

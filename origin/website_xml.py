@@ -18,11 +18,12 @@ from django.core.exceptions import ValidationError
 
 from buckets.numbers import parse_decimal
 from buckets.oss_xml import element
-from origin import rule_checks
+from origin import engine, rule_checks
 from origin.models import BackToOriginRule
 
 KEY_PLACEHOLDER = "${key}"
 MAX_RULE_NUMBER = 1_000_000
+
 MAX_CODE = 999  # status and redirect codes have three digits; Type is 0, 1 or 2
 Mode = BackToOriginRule.Mode
 RedirectTarget = BackToOriginRule.RedirectTarget
@@ -30,7 +31,17 @@ RedirectTarget = BackToOriginRule.RedirectTarget
 # Elements this server honours, per parent. Anything else is refused, naming it (SPEC §10):
 # a setting the runtime would ignore is never accepted.
 RULE_ELEMENTS = {"RuleNumber", "Condition", "Redirect"}
-INCLUDE_HEADER_ELEMENTS = {"Key", "Equals"}
+INCLUDE_HEADER_MATCHES = {
+    "Equals": engine.MATCH_EQUALS,
+    "StartsWith": engine.MATCH_STARTS_WITH,
+    "EndsWith": engine.MATCH_ENDS_WITH,
+}
+MATCH_ELEMENTS = {match: tag for tag, match in INCLUDE_HEADER_MATCHES.items()}
+INCLUDE_HEADER_ELEMENTS = {"Key", *INCLUDE_HEADER_MATCHES}
+ALTERNATES_ELEMENTS = {"MirrorMultiAlternate"}
+ALTERNATE_ELEMENTS = {"MirrorMultiAlternateNumber", "MirrorMultiAlternateURL"}
+RETURN_HEADERS_ELEMENTS = {"ReturnHeader"}
+AUTH_ELEMENTS = {"AuthType", "AccessKeyId", "AccessKeySecret", "Region"}
 MIRROR_HEADERS_ELEMENTS = {"PassAll", "Pass", "Remove", "Set"}
 SET_HEADER_ELEMENTS = {"Key", "Value"}
 CONDITION_ELEMENTS = {
@@ -41,8 +52,15 @@ CONDITION_ELEMENTS = {
 }
 REDIRECT_ELEMENTS = {
     "RedirectType", "PassQueryString", "Protocol", "HostName", "HttpRedirectCode", "ReplaceKeyWith",
-    "ReplaceKeyPrefixWith", "EnableReplacePrefix", "MirrorURL", "MirrorURLSlave", "MirrorURLProbe",
-    "MirrorPassQueryString", "MirrorFollowRedirect", "MirrorCheckMd5", "MirrorHeaders",
+    "ReplaceKeyPrefixWith", "EnableReplacePrefix",
+}  # fmt: skip
+# Elements only a Mirror rule has: on another RedirectType they would be ignored, so refused.
+MIRROR_ELEMENTS = {
+    "MirrorURL", "MirrorURLSlave", "MirrorURLProbe", "MirrorPassQueryString", "MirrorFollowRedirect",
+    "MirrorCheckMd5", "MirrorHeaders", "MirrorMultiAlternates", "MirrorSwitchAllErrors",
+    "TransparentMirrorResponseCodes", "MirrorAllowHeadObject", "MirrorProxyPass", "MirrorSaveOssMeta",
+    "MirrorUserLastModified", "MirrorPassOriginalSlashes", "MirrorSNI", "MirrorReturnHeaders",
+    "MirrorAuth",
 }  # fmt: skip
 
 # Model field -> the XML element its errors are reported against.
@@ -56,6 +74,15 @@ RULE_FIELD_ELEMENTS = {
     "pass_headers": "Pass",
     "remove_headers": "Remove",
     "set_headers": "Set",
+    "alternates": "MirrorMultiAlternateURL",
+    "transparent_codes": "TransparentMirrorResponseCodes",
+    "return_headers": "ReturnHeader",
+    "send_sni": "MirrorSNI",
+    "proxy_only": "MirrorProxyPass",
+    "auth_type": "AuthType",
+    "auth_access_key_id": "AccessKeyId",
+    "auth_access_key_secret": "AccessKeySecret",
+    "auth_region": "Region",
     "replace_prefix_with": "ReplaceKeyPrefixWith",
     "redirect_type": "RedirectType",
     "redirect_code": "HttpRedirectCode",
@@ -104,6 +131,8 @@ def invalid_rule(error, rule):
     url_elements = MIRROR_URL_ELEMENTS if rule.is_mirror else REDIRECT_URL_ELEMENTS
     name = url_elements.get(field) or RULE_FIELD_ELEMENTS.get(field, field)
     value = getattr(rule, field, "") if field != "__all__" else rule.position
+    if field in ("auth_access_key_secret", "auth_sealed_secret"):
+        value = ""  # a secret is never sent back, not even in an error
     return _invalid(f"RuleNumber {rule.position}: {messages[0]}", name, value)
 
 
@@ -257,12 +286,24 @@ def _parse_rule(node):
     _refuse_unsupported(condition, CONDITION_ELEMENTS, position)
     for include in condition.findall("IncludeHeader"):
         _refuse_unsupported(include, INCLUDE_HEADER_ELEMENTS, position)
-    _refuse_unsupported(redirect, REDIRECT_ELEMENTS, position)
-    headers = redirect.find("MirrorHeaders")
-    if headers is not None:
-        _refuse_unsupported(headers, MIRROR_HEADERS_ELEMENTS, position)
-        for item in headers.findall("Set"):
-            _refuse_unsupported(item, SET_HEADER_ELEMENTS, position)
+    is_mirror = redirect_type == "Mirror"
+    _refuse_unsupported(
+        redirect,
+        REDIRECT_ELEMENTS | (MIRROR_ELEMENTS if is_mirror else set()),
+        position,
+    )
+    for container, known, items, item_known in (
+        ("MirrorHeaders", MIRROR_HEADERS_ELEMENTS, "Set", SET_HEADER_ELEMENTS),
+        ("MirrorMultiAlternates", ALTERNATES_ELEMENTS, "MirrorMultiAlternate", ALTERNATE_ELEMENTS),
+        ("MirrorReturnHeaders", RETURN_HEADERS_ELEMENTS, "ReturnHeader", SET_HEADER_ELEMENTS),
+        ("MirrorAuth", AUTH_ELEMENTS, None, None),
+    ):  # fmt: skip
+        node = redirect.find(container)
+        if node is None:
+            continue
+        _refuse_unsupported(node, known, position)
+        for item in node.findall(items) if items else ():
+            _refuse_unsupported(item, item_known, position)
     return rule
 
 
@@ -271,14 +312,28 @@ def _parse_condition(condition):
         "key_prefix": _text(condition, "KeyPrefixEquals", ""),
         "key_suffix": _text(condition, "KeySuffixEquals", ""),
         "include_headers": [
-            [_required(include, "Key").strip(), _text(include, "Equals", "")]
-            for include in condition.findall("IncludeHeader")
+            _include_header(include) for include in condition.findall("IncludeHeader")
         ],
     }
     status = _int(condition, "HttpErrorCodeReturnedEquals")
     if status is not None:  # omitted: the model's default, 404
         fields["http_status"] = status
     return fields
+
+
+def _include_header(include):
+    """[name, value, match] of one IncludeHeader; without a comparison it is Equals "" ."""
+    name = _required(include, "Key").strip()
+    given = [tag for tag in INCLUDE_HEADER_MATCHES if include.find(tag) is not None]
+    if len(given) > 1:
+        raise _invalid(
+            f"IncludeHeader {name} takes one of Equals, StartsWith or EndsWith "
+            "(use one IncludeHeader per comparison).",
+            "IncludeHeader",
+            name,
+        )
+    tag = given[0] if given else "Equals"
+    return [name, _text(include, tag, ""), INCLUDE_HEADER_MATCHES[tag]]
 
 
 def _parse_mirror(redirect, position):
@@ -314,6 +369,20 @@ def _parse_mirror(redirect, position):
         "replace_prefix_with": replace_with or "",
         "secondary_url": _text(redirect, "MirrorURLSlave", ""),
         "probe_url": _text(redirect, "MirrorURLProbe", ""),
+        "alternates": _alternates(redirect),
+        "switch_on_all_errors": _bool(redirect, "MirrorSwitchAllErrors"),
+        "transparent_codes": _status_codes(redirect, position),
+        "mirror_head": _bool(redirect, "MirrorAllowHeadObject"),
+        "proxy_only": _bool(redirect, "MirrorProxyPass"),
+        "save_origin_meta": _bool(redirect, "MirrorSaveOssMeta"),
+        "keep_origin_last_modified": _bool(redirect, "MirrorUserLastModified"),
+        "pass_original_slashes": _bool(redirect, "MirrorPassOriginalSlashes"),
+        "send_sni": _bool(redirect, "MirrorSNI", default=True),
+        "return_headers": [
+            [_required(item, "Key").strip(), _required(item, "Value")]
+            for item in redirect.findall("MirrorReturnHeaders/ReturnHeader")
+        ],
+        **_auth(redirect),
     }
     headers = redirect.find("MirrorHeaders")
     if headers is not None:
@@ -329,6 +398,41 @@ def _parse_mirror(redirect, position):
             for item in headers.findall("Set")
         ]
     return fields
+
+
+def _alternates(redirect):
+    return [
+        [
+            _int(item, "MirrorMultiAlternateNumber", max_value=MAX_RULE_NUMBER),
+            _required(item, "MirrorMultiAlternateURL").strip(),
+        ]
+        for item in redirect.findall("MirrorMultiAlternates/MirrorMultiAlternate")
+    ]
+
+
+def _status_codes(redirect, position):
+    text = _text(redirect, "TransparentMirrorResponseCodes", "")
+    try:
+        return rule_checks.parse_status_codes(text, "TransparentMirrorResponseCodes")
+    except ValidationError as error:
+        raise _invalid(
+            f"RuleNumber {position}: {error.messages[0]}",
+            "TransparentMirrorResponseCodes",
+            text,
+        ) from None
+
+
+def _auth(redirect):
+    """MirrorAuth fields; `auth_secret` is the secret sent (None: keep the stored one)."""
+    node = redirect.find("MirrorAuth")
+    if node is None:
+        return {"auth_type": "", "auth_secret": None}
+    return {
+        "auth_type": (_text(node, "AuthType") or "").strip(),
+        "auth_access_key_id": (_text(node, "AccessKeyId") or "").strip(),
+        "auth_region": (_text(node, "Region") or "").strip(),
+        "auth_secret": _text(node, "AccessKeySecret"),
+    }
 
 
 def _parse_redirect(redirect, redirect_type):
@@ -445,9 +549,12 @@ def _rule_element(rule):
         *(
             element(
                 "IncludeHeader",
-                children=[element("Key", name), element("Equals", equals)],
+                children=[
+                    element("Key", condition.name),
+                    element(MATCH_ELEMENTS[condition.match], condition.value),
+                ],
             )
-            for name, equals in rule.include_headers
+            for condition in rule.to_engine().include_headers
         ),
     ]
     redirect = _mirror_elements(rule) if rule.is_mirror else _redirect_elements(rule)
@@ -471,14 +578,14 @@ def _mirror_elements(rule):
             for name, value in rule.set_headers
         ),
     ]
-    secondary = (
-        [
-            element("MirrorURLSlave", rule.secondary_url),
-            element("MirrorURLProbe", rule.probe_url),
-        ]
-        if rule.secondary_url
-        else []
-    )
+    secondary = [
+        element(name, value)
+        for name, value in (
+            ("MirrorURLSlave", rule.secondary_url),
+            ("MirrorURLProbe", rule.probe_url),
+        )
+        if value
+    ]
     # Default booleans are emitted, as OSS does (reference §2.5).
     replacement = (
         [
@@ -499,7 +606,64 @@ def _mirror_elements(rule):
         element("MirrorCheckMd5", _bool_text(rule.check_md5)),
         *replacement,
         element("MirrorHeaders", children=headers),
+        *_advanced_mirror_elements(rule),
     ]
+
+
+def _advanced_mirror_elements(rule):
+    """The newer Mirror elements (SPEC §10); booleans always, lists when set."""
+    children = []
+    if rule.alternates:
+        children.append(
+            element(
+                "MirrorMultiAlternates",
+                children=[
+                    element(
+                        "MirrorMultiAlternate",
+                        children=[
+                            element("MirrorMultiAlternateNumber", number),
+                            element("MirrorMultiAlternateURL", url),
+                        ],
+                    )
+                    for number, url in rule.alternates
+                ],
+            )
+        )
+    children += [
+        element("MirrorSwitchAllErrors", _bool_text(rule.switch_on_all_errors)),
+        element("MirrorAllowHeadObject", _bool_text(rule.mirror_head)),
+        element("MirrorProxyPass", _bool_text(rule.proxy_only)),
+        element("MirrorSaveOssMeta", _bool_text(rule.save_origin_meta)),
+        element("MirrorUserLastModified", _bool_text(rule.keep_origin_last_modified)),
+        element("MirrorPassOriginalSlashes", _bool_text(rule.pass_original_slashes)),
+        element("MirrorSNI", _bool_text(rule.send_sni)),
+    ]
+    if rule.transparent_codes:
+        codes = ",".join(str(code) for code in rule.transparent_codes)
+        children.append(element("TransparentMirrorResponseCodes", codes))
+    if rule.return_headers:
+        children.append(
+            element(
+                "MirrorReturnHeaders",
+                children=[
+                    element(
+                        "ReturnHeader",
+                        children=[element("Key", name), element("Value", value)],
+                    )
+                    for name, value in rule.return_headers
+                ],
+            )
+        )
+    if rule.auth_type:
+        # The secret is write-only: never in the document (SPEC §10).
+        auth = [
+            element("AuthType", rule.auth_type),
+            element("AccessKeyId", rule.auth_access_key_id),
+        ]
+        if rule.auth_region:
+            auth.append(element("Region", rule.auth_region))
+        children.append(element("MirrorAuth", children=auth))
+    return children
 
 
 def _redirect_elements(rule):

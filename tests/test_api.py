@@ -10,7 +10,7 @@ from django.utils.datastructures import MultiValueDict
 from rest_framework import serializers
 from rest_framework.test import APIClient
 
-from buckets.models import AccessKey, Bucket
+from buckets.models import AccessKey, Bucket, unseal_secret
 from console.forms import BucketCreateForm
 from console.rule_forms import RuleForm
 from origin.models import BackToOriginRule, OriginFetch
@@ -260,6 +260,19 @@ def test_create_mirroring_rule(api, bucket):
         "target_prefix": "",
         "target_suffix": "",
         "target_fixed_path": "",
+        "alternates": [],
+        "switch_on_all_errors": False,
+        "transparent_codes": [],
+        "mirror_head": False,
+        "proxy_only": False,
+        "save_origin_meta": False,
+        "keep_origin_last_modified": False,
+        "pass_original_slashes": False,
+        "send_sni": True,
+        "return_headers": [],
+        "auth_type": "",
+        "auth_access_key_id": "",
+        "auth_region": "",
         "created_at": drf_time(rule.created_at),
         "updated_at": drf_time(rule.updated_at),
     }
@@ -351,7 +364,9 @@ def test_rule_list_is_in_evaluation_order(api, bucket, make_rule):
 
 
 def test_retrieve_rule(api, bucket, make_rule):
-    rule = make_rule(bucket, key_prefix="a/", include_headers=[["X-Env", "beta"]])
+    rule = make_rule(
+        bucket, key_prefix="a/", include_headers=[["X-Env", "beta", "starts_with"]]
+    )
 
     response = api.get(rules_url("alice-bucket", rule.pk))
 
@@ -366,7 +381,7 @@ def test_retrieve_rule(api, bucket, make_rule):
         rule.pk,
         1,
         "a/",
-        [["X-Env", "beta"]],
+        [["X-Env", "beta", "starts_with"]],
     )
 
 
@@ -1273,3 +1288,84 @@ def test_browsable_api_pages_render_with_local_assets(alice_client, bucket, make
         )
         assert assets, url
         assert all(asset.startswith("/static/") for asset in assets), (url, assets)
+
+
+# -- MirrorAuth through the JSON API (the secret is write-only) -------------------------
+
+SIGNED_RULE = {
+    **MIRROR_RULE,
+    "auth_type": "S3V4",
+    "auth_access_key_id": "AKID",
+    "auth_access_key_secret": "s3cr3t-value",
+    "auth_region": "us-east-1",
+}
+
+
+def test_the_origin_secret_is_sealed_and_never_returned(api, bucket):
+    created = api.post(rules_url("alice-bucket"), SIGNED_RULE, format="json")
+
+    assert created.status_code == 201, created.content
+    assert "s3cr3t-value" not in created.content.decode()
+    assert "auth_access_key_secret" not in created.json()
+    rule = BackToOriginRule.objects.get(bucket=bucket)
+    assert "s3cr3t-value" not in rule.auth_sealed_secret
+    assert unseal_secret(rule.auth_sealed_secret) == "s3cr3t-value"
+
+
+def test_an_edit_without_the_secret_keeps_it_while_the_key_id_is_the_same(api, bucket):
+    rule_id = api.post(rules_url("alice-bucket"), SIGNED_RULE, format="json").json()[
+        "id"
+    ]
+
+    kept = api.patch(
+        rules_url("alice-bucket", rule_id), {"auth_region": "eu-west-1"}, format="json"
+    )
+    changed = api.patch(
+        rules_url("alice-bucket", rule_id),
+        {"auth_access_key_id": "OTHER"},
+        format="json",
+    )
+
+    assert kept.status_code == 200, kept.content
+    assert changed.status_code == 400
+    assert changed.json() == {
+        "auth_access_key_secret": ["Origin AccessKey secret is required."]
+    }
+    rule = BackToOriginRule.objects.get(pk=rule_id)
+    assert (rule.auth_access_key_id, rule.auth_region) == ("AKID", "eu-west-1")
+    assert unseal_secret(rule.auth_sealed_secret) == "s3cr3t-value"
+
+
+@pytest.mark.parametrize(
+    ("fields", "errors"),
+    [
+        (
+            {"auth_type": "S3V4", "auth_access_key_id": "AK", "auth_access_key_secret": "s"},
+            {"auth_region": ["Origin region must be a region name such as us-east-1 or cn-hangzhou (lower-case letters, digits and -)."]},
+        ),
+        (
+            {"auth_type": "", "auth_access_key_id": "AK"},
+            {"auth_type": ["Choose how origin requests are signed, or leave the AccessKey ID, secret and region empty."]},
+        ),
+        (
+            {"auth_type": "OSS", "auth_access_key_id": "A K", "auth_access_key_secret": "s"},
+            {"auth_access_key_id": ["Origin AccessKey ID must be 1 to 128 printable ASCII characters without spaces."]},
+        ),
+        (
+            {"auth_type": "OSS", "auth_access_key_id": "AK", "auth_access_key_secret": "bad secret"},
+            {"auth_access_key_secret": ["Origin AccessKey secret must be 1 to 256 printable ASCII characters without spaces."]},
+        ),
+        (
+            {"auth_type": "HMAC", "auth_access_key_id": "AK", "auth_access_key_secret": "s"},
+            {"auth_type": ['"HMAC" is not a valid choice.']},
+        ),
+    ],
+)  # fmt: skip
+def test_mirror_auth_values_are_checked(api, bucket, fields, errors):
+    response = api.post(
+        rules_url("alice-bucket"), {**MIRROR_RULE, **fields}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == errors
+    assert not BackToOriginRule.objects.exists()

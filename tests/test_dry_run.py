@@ -22,6 +22,20 @@ DRY_RUN_URL = "/api/v1/buckets/alice-bucket/rules/dry-run"
 TRANSPORT_HEADERS = {"host", "accept-encoding", "connection", "content-length"}
 
 
+# What the dry run says about a rule without any of the newer Mirror elements.
+PLAIN_MIRROR = {
+    "alternate_origin_urls": [],
+    "switch_on": "",
+    "transparent_codes": [],
+    "signed": "",
+    "saved": True,
+    "keeps_origin_metadata": False,
+    "last_modified": "the time of the fetch",
+    "return_headers": {},
+    "head_mirrored": False,
+}
+
+
 def ask(api, **data):
     response = api.post(DRY_RUN_URL, data, format="json")
     assert response.status_code == 200, response.content
@@ -67,6 +81,7 @@ def test_the_first_matching_rule_wins_and_earlier_rules_say_why_not(api, five_ru
             "secondary_origin_url": "",
             "probe_url": "",
             "headers": {"User-Agent": FIXED_USER_AGENT},
+            **PLAIN_MIRROR,
         },
     }
 
@@ -257,6 +272,7 @@ def test_secondary_origin_and_probe_url_are_shown(api, bucket, make_rule):
         "secondary_origin_url": "https://backup.example.com/mirror/a%20b.txt",
         "probe_url": "https://www.example.com/health.txt",
         "headers": {"User-Agent": FIXED_USER_AGENT},
+        **PLAIN_MIRROR,
     }
 
 
@@ -1162,3 +1178,74 @@ def test_console_box_needs_the_csrf_token(alice, bucket, seed_rules):
     )
     assert response.status_code == 200
     assert "dry-run-answer" in response.content.decode()
+
+
+# -- the newer Mirror elements (SPEC §10) ---------------------------------------------
+
+
+def test_the_dry_run_explains_alternates_signing_and_what_is_saved(
+    api, bucket, make_rule
+):
+    rule = BackToOriginRule(
+        bucket=bucket,
+        host="www.example.com",
+        include_headers=[["X-Tenant", "blue", "starts_with"]],
+        alternates=[[2, "https://c.example.com/"], [1, "https://b.example.com/x/"]],
+        switch_on_all_errors=True,
+        transparent_codes=[403],
+        proxy_only=True,
+        return_headers=[["X-From", "mirror"]],
+        mirror_head=True,
+        auth_type="S3V4",
+        auth_access_key_id="AKID",
+        auth_region="us-east-1",
+    )
+    rule.apply_auth_secret("SECRET-NEVER-SHOWN")
+    rule.save_in_order()
+
+    answer = ask(api, key="a.txt", headers={"X-Tenant": "blue-eu"})
+    mirror = answer["mirror"]
+
+    assert mirror["alternate_origin_urls"] == [
+        "https://b.example.com/x/a.txt",
+        "https://c.example.com/a.txt",
+    ]
+    assert mirror["switch_on"] == "any answer other than 200"
+    assert mirror["transparent_codes"] == [403]
+    assert mirror["saved"] is False
+    assert mirror["return_headers"] == {"X-From": "mirror"}
+    assert mirror["head_mirrored"] is True
+    assert (
+        mirror["signed"] == "S3 Signature V4 with AccessKey ID AKID, region us-east-1"
+    )
+    assert "SECRET-NEVER-SHOWN" not in str(answer)
+    assert rule.auth_sealed_secret not in str(answer)
+
+    missed = ask(api, key="a.txt", headers={"X-Tenant": "red"})
+    assert missed["not_matched"] == [
+        {
+            "position": 1,
+            "reason": "X-Tenant is 'red', rule wants a value starting with 'blue'",
+        }
+    ]
+
+
+def test_the_console_dry_run_shows_the_newer_elements(alice_client, bucket, make_rule):
+    make_rule(
+        bucket,
+        alternates=[[1, "https://b.example.com/"]],
+        keep_origin_last_modified=True,
+        save_origin_meta=True,
+    )
+
+    response = alice_client.post(
+        reverse("console-rule-dry-run", args=["alice-bucket"]),
+        {"key": "a.txt", "query": "", "headers": ""},
+        headers=HTMX,
+    )
+
+    page = response.content.decode()
+    assert "https://b.example.com/a.txt" in page
+    assert "a connection error, a timeout or a 5xx" in page
+    assert "the origin&#x27;s Last-Modified" in page
+    assert "x-amz-meta-*" in page

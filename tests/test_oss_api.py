@@ -909,7 +909,7 @@ def test_rules_set_through_oss2_are_the_consoles_rule_rows(server, bucket):
             "mode": "mirror",
             "key_prefix": "img/",
             "http_status": 404,
-            "include_headers": [["x-client", "mobile"]],
+            "include_headers": [["x-client", "mobile", "equals"]],
             "protocol": "http",
             "host": "origin.example.com",
             "path": "static",
@@ -1391,13 +1391,19 @@ def test_append_object_grows_an_appendable_object(bucket):
 @pytest.mark.parametrize(
     ("redirect_fields", "element"),
     [
-        ({"mirror_sni": True}, "MirrorSNI"),
-        ({"mirror_allow_head_object": True}, "MirrorAllowHeadObject"),
-        ({"mirror_proxy_pass": True}, "MirrorProxyPass"),
-        ({"mirror_save_oss_meta": True}, "MirrorSaveOssMeta"),
+        ({"mirror_sni": False}, "MirrorSNI"),
+        ({"mirror_async_status": 404}, "MirrorAsyncStatus"),
+        ({"mirror_dst_region": "cn-hangzhou"}, "MirrorDstRegion"),
+        ({"mirror_using_role": True}, "MirrorUsingRole"),
+        ({"mirror_tunnel_id": "t-1"}, "MirrorTunnelId"),
+        ({"mirror_allow_get_image_info": True}, "MirrorAllowGetImageInfo"),
         (
-            {"transparent_mirror_response_codes": "403"},
-            "TransparentMirrorResponseCodes",
+            {
+                "mirror_taggings": oss_v2.MirrorTaggings(
+                    taggings=[oss_v2.MirrorTagging(key="k", value="v")]
+                )
+            },
+            "MirrorTaggings",
         ),
     ],
 )
@@ -1424,6 +1430,104 @@ def test_v2_sdk_elements_the_runtime_does_not_honour_are_refused_naming_them(
     with pytest.raises(oss_v2.exceptions.OperationError) as missing:
         v2_client.get_bucket_website(oss_v2.GetBucketWebsiteRequest(bucket=name))
     assert missing.value.unwrap().code == "NoSuchWebsiteConfiguration"
+
+
+def test_v2_sdk_round_trips_every_supported_mirror_element(server, v2_client):
+    name = new_v2_bucket(v2_client)
+    rule = oss_v2.RoutingRule(
+        rule_number=1,
+        condition=oss_v2.RoutingRuleCondition(
+            key_prefix_equals="img/",
+            http_error_code_returned_equals=404,
+            include_headers=[
+                oss_v2.RoutingRuleIncludeHeader(key="x-tenant", starts_with="blue"),
+                oss_v2.RoutingRuleIncludeHeader(key="x-tenant", ends_with="-eu"),
+                oss_v2.RoutingRuleIncludeHeader(key="x-app", equals="web"),
+            ],
+        ),
+        redirect=oss_v2.RoutingRuleRedirect(
+            redirect_type="Mirror",
+            mirror_url="https://origin.example.com/static/",
+            mirror_url_probe="https://origin.example.com/health",
+            mirror_multi_alternates=oss_v2.MirrorMultiAlternates(
+                mirror_multi_alternates=[
+                    oss_v2.MirrorMultiAlternate(
+                        mirror_multi_alternate_number=2,
+                        mirror_multi_alternate_url="https://c.example.com/",
+                    ),
+                    oss_v2.MirrorMultiAlternate(
+                        mirror_multi_alternate_number=1,
+                        mirror_multi_alternate_url="https://b.example.com/x/",
+                    ),
+                ]
+            ),
+            mirror_switch_all_errors=True,
+            transparent_mirror_response_codes="429,403",
+            mirror_allow_head_object=True,
+            mirror_save_oss_meta=True,
+            mirror_user_last_modified=True,
+            mirror_pass_original_slashes=True,
+            mirror_sni=True,
+            mirror_return_headers=oss_v2.MirrorReturnHeaders(
+                return_headers=[oss_v2.ReturnHeader(key="x-from", value="mirror")]
+            ),
+            mirror_auth=oss_v2.MirrorAuth(
+                auth_type="S3V4",
+                access_key_id="AKID",
+                access_key_secret="TOP-SECRET-VALUE",
+                region="us-east-1",
+            ),
+        ),
+    )
+    put_v2_website(v2_client, name, rule)
+
+    got = v2_client.get_bucket_website(oss_v2.GetBucketWebsiteRequest(bucket=name))
+    read = got.website_configuration.routing_rules.routing_rules[0]
+    headers = read.condition.include_headers
+    assert [(h.key, h.equals, h.starts_with, h.ends_with) for h in headers] == [
+        ("x-tenant", None, "blue", None),
+        ("x-tenant", None, None, "-eu"),
+        ("x-app", "web", None, None),
+    ]
+    redirect = read.redirect
+    assert redirect.mirror_url_probe == "https://origin.example.com/health"
+    assert redirect.mirror_url_slave is None
+    assert [
+        (a.mirror_multi_alternate_number, a.mirror_multi_alternate_url)
+        for a in redirect.mirror_multi_alternates.mirror_multi_alternates
+    ] == [(1, "https://b.example.com/x/"), (2, "https://c.example.com/")]
+    assert (
+        redirect.mirror_switch_all_errors,
+        redirect.transparent_mirror_response_codes,
+        redirect.mirror_allow_head_object,
+        redirect.mirror_proxy_pass,
+        redirect.mirror_save_oss_meta,
+        redirect.mirror_user_last_modified,
+        redirect.mirror_pass_original_slashes,
+        redirect.mirror_sni,
+    ) == (True, "403,429", True, False, True, True, True, True)
+    assert [
+        (h.key, h.value) for h in redirect.mirror_return_headers.return_headers
+    ] == [("x-from", "mirror")]
+    auth = redirect.mirror_auth
+    assert (auth.auth_type, auth.access_key_id, auth.region) == (
+        "S3V4",
+        "AKID",
+        "us-east-1",
+    )
+    assert auth.access_key_secret is None  # write-only
+
+    # Sent back as read (no secret), the stored secret is kept.
+    put_v2_website(v2_client, name, read)
+    stored = server.shell_json(
+        "import json\n"
+        "from buckets.models import unseal_secret\n"
+        "from origin.models import BackToOriginRule\n"
+        f"rule = BackToOriginRule.objects.get(bucket__name={name!r})\n"
+        "print('JSON=' + json.dumps([rule.auth_access_key_id, "
+        "unseal_secret(rule.auth_sealed_secret)]))"
+    )
+    assert stored == ["AKID", "TOP-SECRET-VALUE"]
 
 
 def test_v2_sdk_reads_back_enable_replace_prefix_false(server, v2_client):

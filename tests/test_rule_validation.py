@@ -323,7 +323,33 @@ def test_valid_header_lists_are_saved(bucket):
 def test_header_conditions_accept_any_valid_name(bucket, conditions):
     rule = save_rule(bucket, include_headers=conditions)
     rule.refresh_from_db()
+    # A [name, value] pair is stored as an equals condition.
+    assert rule.include_headers == [[*pair, "equals"] for pair in conditions]
+
+
+def test_one_header_may_carry_several_conditions(bucket):
+    conditions = [
+        ["X-Tenant", "blue", "starts_with"],
+        ["x-tenant", "-eu", "ends_with"],
+        ["X-Tenant", "blue-eu", "equals"],
+    ]
+    rule = save_rule(bucket, include_headers=conditions)
+    rule.refresh_from_db()
     assert rule.include_headers == conditions
+
+
+@pytest.mark.parametrize(
+    ("conditions", "message"),
+    [
+        ([["X-A", "v", "contains"]], "'contains' is not a comparison"),
+        ([["X-A", "", "starts_with"]], "X-A starts with needs a value"),
+        ([["X-A", "v", "equals", "x"]], "expected a list of [name, value]"),
+    ],
+)
+def test_header_condition_comparisons_are_checked(bucket, conditions, message):
+    with pytest.raises(ValidationError) as refused:
+        save_rule(bucket, include_headers=conditions)
+    assert message in str(refused.value.message_dict["include_headers"])
 
 
 @pytest.mark.parametrize(
@@ -740,14 +766,6 @@ def test_mirroring_replace_prefix_is_stored_only_when_enabled(bucket, fields, st
             {
                 "probe_url": [
                     "A secondary origin needs a probe URL: the secondary is used while the probe does not answer 200."
-                ]
-            },
-        ),
-        (
-            {"probe_url": "https://origin.example.com/health"},
-            {
-                "secondary_url": [
-                    "Enter the secondary origin URL that the probe URL chooses."
                 ]
             },
         ),

@@ -157,47 +157,83 @@ def test_oss2_bodies_with_empty_suffix_and_key_are_accepted(bucket):
     assert root.findtext("RoutingRules/RoutingRule/Condition/KeyPrefixEquals") == "a/"
 
 
+REFUSED_ELEMENTS = {
+    # id: (condition, redirect, rule_extra, element named in the error)
+    "condition": ("<KeyContains>abc</KeyContains>", "", "", "KeyContains"),
+    "include-header-contains": (
+        "<IncludeHeader><Key>x-a</Key><Contains>v</Contains></IncludeHeader>",
+        "",
+        "",
+        "Contains",
+    ),
+    "mirror-auth-child": (
+        "",
+        "<MirrorAuth><AuthType>S3V4</AuthType><AccessKeyId>AK</AccessKeyId>"
+        "<AccessKeySecret>SECRET</AccessKeySecret><SessionToken>t</SessionToken></MirrorAuth>",
+        "",
+        "SessionToken",
+    ),
+    "mirror-taggings": (
+        "",
+        "<MirrorTaggings><Taggings><Key>k</Key><Value>v</Value></Taggings></MirrorTaggings>",
+        "",
+        "MirrorTaggings",
+    ),
+    "mirror-headers-child": (
+        "",
+        "<MirrorHeaders><PassAll>true</PassAll><Rename>x</Rename></MirrorHeaders>",
+        "",
+        "Rename",
+    ),
+    "alternate-vpc": (
+        "",
+        "<MirrorMultiAlternates><MirrorMultiAlternate><MirrorMultiAlternateNumber>1"
+        "</MirrorMultiAlternateNumber><MirrorMultiAlternateURL>https://b.example.com/"
+        "</MirrorMultiAlternateURL><MirrorMultiAlternateVpcId>vpc-1</MirrorMultiAlternateVpcId>"
+        "</MirrorMultiAlternate></MirrorMultiAlternates>",
+        "",
+        "MirrorMultiAlternateVpcId",
+    ),
+    "return-header-child": (
+        "",
+        "<MirrorReturnHeaders><ReturnHeader><Key>a</Key><Value>b</Value><Mode>x</Mode>"
+        "</ReturnHeader></MirrorReturnHeaders>",
+        "",
+        "Mode",
+    ),
+    "async-status": ("", "<MirrorAsyncStatus>404</MirrorAsyncStatus>", "", "MirrorAsyncStatus"),
+    "dst-region": ("", "<MirrorDstRegion>cn-hangzhou</MirrorDstRegion>", "", "MirrorDstRegion"),
+    "dst-vpc": ("", "<MirrorDstVpcId>vpc-1</MirrorDstVpcId>", "", "MirrorDstVpcId"),
+    "dst-slave-vpc": ("", "<MirrorDstSlaveVpcId>v</MirrorDstSlaveVpcId>", "", "MirrorDstSlaveVpcId"),
+    "tunnel": ("", "<MirrorTunnelId>t-1</MirrorTunnelId>", "", "MirrorTunnelId"),
+    "express-tunnel": (
+        "",
+        "<MirrorIsExpressTunnel>true</MirrorIsExpressTunnel>",
+        "",
+        "MirrorIsExpressTunnel",
+    ),
+    "using-role": ("", "<MirrorUsingRole>true</MirrorUsingRole>", "", "MirrorUsingRole"),
+    "role": ("", "<MirrorRole>r</MirrorRole>", "", "MirrorRole"),
+    "image-info": (
+        "",
+        "<MirrorAllowGetImageInfo>true</MirrorAllowGetImageInfo>",
+        "",
+        "MirrorAllowGetImageInfo",
+    ),
+    "video-snapshot": (
+        "",
+        "<MirrorAllowVideoSnapshot>true</MirrorAllowVideoSnapshot>",
+        "",
+        "MirrorAllowVideoSnapshot",
+    ),
+    "lua-config": ("", "", "<LuaConfig><Script>x</Script></LuaConfig>", "LuaConfig"),
+}  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("condition", "redirect", "rule_extra", "element"),
-    [
-        ("<KeyContains>abc</KeyContains>", "", "", "KeyContains"),
-        (
-            "<IncludeHeader><Key>x-a</Key><StartsWith>v</StartsWith></IncludeHeader>",
-            "",
-            "",
-            "StartsWith",
-        ),
-        ("", "<MirrorSNI>true</MirrorSNI>", "", "MirrorSNI"),
-        (
-            "",
-            "<MirrorAuth><AuthType>S3V4</AuthType><AccessKeyId>AK</AccessKeyId>"
-            "<AccessKeySecret>SECRET</AccessKeySecret></MirrorAuth>",
-            "",
-            "MirrorAuth",
-        ),
-        (
-            "",
-            "<MirrorTaggings><Taggings><Key>k</Key><Value>v</Value></Taggings></MirrorTaggings>",
-            "",
-            "MirrorTaggings",
-        ),
-        (
-            "",
-            "<MirrorHeaders><PassAll>true</PassAll><Rename>x</Rename></MirrorHeaders>",
-            "",
-            "Rename",
-        ),
-        ("", "", "<LuaConfig><Script>x</Script></LuaConfig>", "LuaConfig"),
-    ],
-    ids=[
-        "condition",
-        "include-header-starts-with",
-        "mirror-sni",
-        "mirror-auth",
-        "mirror-taggings",
-        "mirror-headers-child",
-        "lua-config",
-    ],
+    REFUSED_ELEMENTS.values(),
+    ids=REFUSED_ELEMENTS.keys(),
 )
 def test_elements_the_runtime_does_not_honour_are_refused_naming_them(
     bucket, condition, redirect, rule_extra, element

@@ -1,0 +1,156 @@
+"""MirrorAuth against real private buckets on loopback (SPEC §10): a second instance
+of this product as a private OSS origin (V1, and V4 with a region), and SeaweedFS's
+S3 gateway as a private S3 origin (SigV4 by botocore). The secret never shows."""
+
+import logging
+
+import oss2
+import pytest
+
+from buckets.models import StoredObject
+from buckets.storage import open_blob
+from origin.models import BackToOriginRule, OriginFetch
+from tests.server_process import GunicornServer
+from tests.signing import REGION, KeyPair
+
+pytestmark = pytest.mark.server
+
+ORIGIN_BUCKET = "private-origin"
+KEY = "docs/a b/ü.txt"  # spaces and non-ASCII must be signed as sent
+BODY = "private bytes ü".encode()
+
+
+@pytest.fixture(scope="module")
+def oss_origin(tmp_path_factory):
+    """A second instance of this product holding a private bucket with one object."""
+    gunicorn = GunicornServer(tmp_path_factory.mktemp("oss-origin-data"))
+    gunicorn.manage("migrate", "--noinput")
+    gunicorn.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model\n"
+        "get_user_model().objects.create_user('origin-owner', password='x-origin-pass')",
+    )
+    keys = KeyPair.from_command_output(
+        gunicorn.manage("create_access_key", "origin-owner")
+    )
+    gunicorn.start()
+    try:
+        bucket = oss2.Bucket(
+            oss2.Auth(*keys), gunicorn.url, ORIGIN_BUCKET, region=REGION
+        )
+        bucket.create_bucket()  # private by default
+        bucket.put_object(KEY, BODY, headers={"Content-Type": "text/plain"})
+        yield gunicorn, keys
+    finally:
+        gunicorn.stop()
+
+
+def oss_rule(bucket, server, keys, secret=None, region=""):
+    rule = BackToOriginRule(
+        bucket=bucket,
+        mode="mirror",
+        protocol="http",
+        host=f"127.0.0.1:{server.port}",
+        path=ORIGIN_BUCKET,
+        auth_type="OSS",
+        auth_access_key_id=keys.key_id,
+        auth_region=region,
+    )
+    rule.apply_auth_secret(secret or keys.secret)
+    rule.save_in_order()
+    return rule
+
+
+def fetch(client, key=KEY):
+    response = client.get("/alice-bucket/" + key)
+    body = (
+        b"".join(response.streaming_content) if response.streaming else response.content
+    )
+    return response.status_code, body
+
+
+def stored_bytes(bucket, key):
+    obj = StoredObject.objects.filter(bucket=bucket, key=key).first()
+    if obj is None:
+        return None
+    with open_blob(obj) as handle:
+        return handle.read()
+
+
+def test_the_private_bucket_refuses_anonymous_reads(
+    alice_client, bucket, oss_origin, make_rule, allow_private_origins
+):
+    server, _keys = oss_origin
+    make_rule(
+        bucket, protocol="http", host=f"127.0.0.1:{server.port}", path=ORIGIN_BUCKET
+    )
+
+    status, body = fetch(alice_client)
+
+    assert status == 424
+    assert b"HTTP 403" in body
+    assert stored_bytes(bucket, KEY) is None
+
+
+@pytest.mark.parametrize("region", ["", REGION], ids=["oss-v1", "oss-v4"])
+def test_a_private_oss_bucket_is_an_origin_with_mirror_auth(
+    alice_client, bucket, oss_origin, allow_private_origins, region, caplog
+):
+    server, keys = oss_origin
+    oss_rule(bucket, server, keys, region=region)
+
+    with caplog.at_level(logging.DEBUG):
+        status, body = fetch(alice_client)
+
+    assert (status, body) == (200, BODY)
+    assert stored_bytes(bucket, KEY) == BODY
+    assert keys.secret not in caplog.text
+
+
+def test_a_wrong_secret_is_a_mirror_failure_that_never_shows_the_secret(
+    alice_client, bucket, oss_origin, allow_private_origins, caplog
+):
+    server, keys = oss_origin
+    oss_rule(bucket, server, keys, secret="wrong-secret-value")
+
+    with caplog.at_level(logging.DEBUG):
+        status, body = fetch(alice_client)
+
+    assert status == 424
+    assert b"HTTP 403" in body
+    assert b"wrong-secret-value" not in body
+    assert "wrong-secret-value" not in caplog.text
+    logged = OriginFetch.objects.get(bucket=bucket)
+    assert "wrong-secret-value" not in logged.message + logged.origin_url
+
+
+def test_head_on_a_miss_is_signed_too(
+    alice_client, bucket, oss_origin, allow_private_origins
+):
+    server, keys = oss_origin
+    rule = oss_rule(bucket, server, keys, region=REGION)
+    rule.mirror_head = True
+    rule.save()
+
+    response = alice_client.head("/alice-bucket/" + KEY)
+
+    assert response.status_code == 200
+    assert response["Content-Length"] == str(len(BODY))
+    assert stored_bytes(bucket, KEY) is None
+
+
+def test_the_rule_api_never_returns_the_secret(
+    api, bucket, oss_origin, allow_private_origins
+):
+    server, keys = oss_origin
+    rule = oss_rule(bucket, server, keys)
+
+    listed = api.get("/api/v1/buckets/alice-bucket/rules")
+    one = api.get(f"/api/v1/buckets/alice-bucket/rules/{rule.pk}")
+
+    assert listed.status_code == one.status_code == 200
+    for response in (listed, one):
+        assert keys.secret not in response.content.decode()
+        assert rule.auth_sealed_secret not in response.content.decode()
+    assert one.json()["auth_access_key_id"] == keys.key_id
