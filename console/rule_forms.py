@@ -1,8 +1,14 @@
 """The Create Rule / Edit form. Validation is the model's clean(); this only maps inputs."""
 
-from django import forms
+import copy
+import itertools
 
-from origin.models import BackToOriginRule
+from django import forms
+from django.core.exceptions import ValidationError
+
+from buckets.numbers import parse_decimal
+from origin import engine, rule_checks
+from origin.models import HEADER_LIST_LABELS, BackToOriginRule
 
 
 class HeaderNamesWidget(forms.Widget):
@@ -27,14 +33,51 @@ class HeaderPairsWidget(forms.Widget):
         return False
 
 
+class HeaderConditionsWidget(forms.Widget):
+    """Rows of `<name>_name` / `<name>_match` / `<name>_value` inputs; rows with neither
+    a name nor a value are ignored, and a row without a comparison means equals."""
+
+    def value_from_datadict(self, data, files, name):
+        names, values = data.getlist(f"{name}_name"), data.getlist(f"{name}_value")
+        matches = data.getlist(f"{name}_match")
+        rows = []
+        for index, key in enumerate(names):
+            value = values[index] if index < len(values) else ""
+            match = matches[index] if index < len(matches) else ""
+            if key.strip() or value:
+                rows.append([key.strip(), value, match or engine.MATCH_EQUALS])
+        return rows
+
+    def value_omitted_from_data(self, data, files, name):
+        return False
+
+
+class AlternatesWidget(forms.Widget):
+    """Rows of `<name>_number` / `<name>_url` inputs, as typed; rows with neither are ignored."""
+
+    def value_from_datadict(self, data, files, name):
+        numbers, urls = data.getlist(f"{name}_number"), data.getlist(f"{name}_url")
+        rows = itertools.zip_longest(numbers, urls, fillvalue="")
+        return [
+            [number.strip(), url.strip()]
+            for number, url in rows
+            if number.strip() or url.strip()
+        ]
+
+    def value_omitted_from_data(self, data, files, name):
+        return False
+
+
 class HeaderListField(forms.Field):
-    def __init__(self, *, pairs=False, **kwargs):
+    def __init__(self, *, pairs=False, widget=None, **kwargs):
         super().__init__(
             required=False,
-            widget=HeaderPairsWidget if pairs else HeaderNamesWidget,
+            widget=widget or (HeaderPairsWidget if pairs else HeaderNamesWidget),
             **kwargs,
         )
-        self.pairs = pairs
+        self.pairs = (
+            pairs  # one row is a name and a value (the header-row view reads it)
+        )
 
     def to_python(self, value):
         return list(value or [])
@@ -43,13 +86,95 @@ class HeaderListField(forms.Field):
         return (initial or []) != (data or [])
 
 
-class RuleForm(forms.ModelForm):
-    include_headers = HeaderListField(pairs=True, label="Header condition")
-    pass_headers = HeaderListField(label="Transmit these headers")
-    remove_headers = HeaderListField(label="Do not transmit these headers")
-    set_headers = HeaderListField(pairs=True, label="Set these headers")
+class AlternatesField(HeaderListField):
+    """Alternate origins as [[number, URL], ...]. A row without a number comes after
+    the numbered ones; the model checks the numbers' range and the URLs."""
 
-    HEADER_LISTS = ("include_headers", "pass_headers", "remove_headers", "set_headers")
+    def __init__(self, **kwargs):
+        super().__init__(pairs=True, widget=AlternatesWidget, **kwargs)
+
+    def to_python(self, value):
+        numbered, unnumbered = [], []
+        limit = rule_checks.MAX_ALTERNATE_NUMBER
+        for number, url in value or []:
+            if not number:
+                unnumbered.append(url)
+                continue
+            try:
+                numbered.append([parse_decimal(number, max_value=limit), url])
+            except ValueError:
+                raise ValidationError(
+                    f"Alternate origin: {number[:20]!r} is not a number from 1 to {limit}."
+                ) from None
+        after = max((number for number, _ in numbered), default=0)
+        return numbered + [
+            [after + offset, url] for offset, url in enumerate(unnumbered, start=1)
+        ]
+
+
+class StatusCodesField(forms.CharField):
+    """Comma-separated status codes ("403,429"), stored as a list of numbers."""
+
+    def to_python(self, value):
+        return rule_checks.parse_status_codes(super().to_python(value), self.label)
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return ",".join(str(code) for code in value)
+        return value
+
+
+class RuleForm(forms.ModelForm):
+    include_headers = HeaderListField(
+        pairs=True,
+        widget=HeaderConditionsWidget,
+        label=HEADER_LIST_LABELS["include_headers"],
+    )
+    pass_headers = HeaderListField(label=HEADER_LIST_LABELS["pass_headers"])
+    remove_headers = HeaderListField(label=HEADER_LIST_LABELS["remove_headers"])
+    set_headers = HeaderListField(pairs=True, label=HEADER_LIST_LABELS["set_headers"])
+    alternates = AlternatesField(label="Alternate origins")
+    transparent_codes = StatusCodesField(
+        label="Transparent origin status codes",
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "403,429"}),
+    )
+    return_headers = HeaderListField(
+        pairs=True, label=HEADER_LIST_LABELS["return_headers"]
+    )
+    # Write-only: never rendered back (not even after an error), sealed by the model.
+    auth_access_key_secret = forms.CharField(
+        label="Origin AccessKey secret",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    # The lists typed as repeated rows; the header-row view serves an empty row of each.
+    ROW_LISTS = (
+        "include_headers",
+        "pass_headers",
+        "remove_headers",
+        "set_headers",
+        "return_headers",
+        "alternates",
+    )
+    # Mirroring's Advanced group (SPEC §10); MirrorSNI is always on, so not shown.
+    ADVANCED_FIELDS = (
+        "alternates",
+        "switch_on_all_errors",
+        "transparent_codes",
+        "mirror_head",
+        "proxy_only",
+        "save_origin_meta",
+        "keep_origin_last_modified",
+        "pass_original_slashes",
+        "return_headers",
+        "auth_type",
+        "auth_access_key_id",
+        "auth_access_key_secret",
+        "auth_region",
+    )
 
     class Meta:
         model = BackToOriginRule
@@ -73,6 +198,18 @@ class RuleForm(forms.ModelForm):
             "pass_headers",
             "remove_headers",
             "set_headers",
+            "alternates",
+            "switch_on_all_errors",
+            "transparent_codes",
+            "mirror_head",
+            "proxy_only",
+            "save_origin_meta",
+            "keep_origin_last_modified",
+            "pass_original_slashes",
+            "return_headers",
+            "auth_type",
+            "auth_access_key_id",
+            "auth_region",
             "redirect_type",
             "redirect_code",
             "redirect_target",
@@ -93,10 +230,16 @@ class RuleForm(forms.ModelForm):
             "probe_url": forms.TextInput(
                 attrs={"placeholder": "https://www.example.com/health.txt"}
             ),
+            # Not a log-on name: keep the browser's password manager out of it.
+            "auth_access_key_id": forms.TextInput(attrs={"autocomplete": "off"}),
+            "auth_region": forms.TextInput(attrs={"placeholder": "us-east-1"}),
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # The rule as stored: validation changes the instance in place, and an empty
+        # secret keeps the stored one while the AccessKey ID stays the same.
+        self.previous = copy.copy(self.instance) if self.instance.pk else None
         for name in (
             "mode",
             "protocol",
@@ -130,11 +273,13 @@ class RuleForm(forms.ModelForm):
         typed = {}
         for name, field in form.fields.items():
             if name in query or (
-                name in cls.HEADER_LISTS and any(key.startswith(name) for key in query)
+                name in cls.ROW_LISTS and any(key.startswith(name) for key in query)
             ):
                 typed[name] = field.widget.value_from_datadict(query, {}, name)
         # On the page in both modes, so missing from the query means unticked, not unseen.
         typed["pass_query_string"] = "pass_query_string" in query
+        # Never carried in a query string (the page does not send it either).
+        typed.pop("auth_access_key_secret", None)
         form.initial.update(typed)
         return form
 
@@ -143,6 +288,26 @@ class RuleForm(forms.ModelForm):
         value = self["mode"].value()
         Mode = BackToOriginRule.Mode
         return value if value in Mode.values else Mode.MIRROR
+
+    @property
+    def advanced_is_open(self):
+        """Open the Advanced group when an option in it is set or has an error."""
+        return any(
+            self[name].value() or self[name].errors for name in self.ADVANCED_FIELDS
+        )
+
+    @property
+    def secret_is_stored(self):
+        return bool(self.previous and self.previous.auth_sealed_secret)
+
+    @property
+    def secret_needs_retyping(self):
+        """A typed secret is never sent back to the page, so after an error it is typed again."""
+        return (
+            self.is_bound
+            and bool(self.data.get("auth_access_key_secret"))
+            and bool(self.errors)
+        )
 
     def clean_http_status(self):
         return self.cleaned_data.get("http_status") or 404
@@ -164,6 +329,26 @@ class RuleForm(forms.ModelForm):
             self.cleaned_data.get("redirect_target")
             or BackToOriginRule.RedirectTarget.KEEP
         )
+
+    def clean(self):
+        cleaned_data = super().clean()
+        # Sealed before the model validates (it checks that a secret is stored); the
+        # AccessKey ID as posted decides whether an empty secret keeps the stored one.
+        if "auth_access_key_id" in cleaned_data:
+            self.instance.auth_access_key_id = cleaned_data["auth_access_key_id"]
+        try:
+            self.instance.apply_auth_secret(
+                cleaned_data.get("auth_access_key_secret"), previous=self.previous
+            )
+        except ValidationError as error:
+            self.add_error(None, error)
+        return cleaned_data
+
+    def _update_errors(self, errors):
+        # A refused secret is reported above; the model would add that none is stored.
+        if self.has_error("auth_access_key_secret") and hasattr(errors, "error_dict"):
+            errors.error_dict.pop("auth_access_key_secret", None)
+        super()._update_errors(errors)
 
 
 class DryRunForm(forms.Form):

@@ -121,7 +121,7 @@ def rule_header_row(request, name):
     """One empty row for a header list, appended in place."""
     _get_bucket_for_user(request, name)
     field_name = request.GET.get("list", "")
-    if field_name not in RuleForm.HEADER_LISTS:
+    if field_name not in RuleForm.ROW_LISTS:
         field_name = "pass_headers"
     pairs = RuleForm.base_fields[field_name].pairs
     return render(

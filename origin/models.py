@@ -435,6 +435,14 @@ class BackToOriginRule(models.Model):
                 )
             self.host = ""
             return
+        if not self.is_mirror and not self.host.strip():
+            # OSS documents HostName for External and AliCDN redirects; a same-host
+            # redirect (S3's behaviour) is what an Internal rule does without a round trip.
+            raise ValidationError(
+                "Domain or IP is required for a redirect. To answer with another file "
+                "of this bucket instead (for example a single-page app's index.html), "
+                "use the Internal redirect type."
+            )
         rule_checks.check_host_port(self.host, "Domain or IP")
         self.host = self.host.strip().rstrip("/")
 

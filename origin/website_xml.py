@@ -50,10 +50,11 @@ CONDITION_ELEMENTS = {
     "HttpErrorCodeReturnedEquals",
     "IncludeHeader",
 }
-REDIRECT_ELEMENTS = {
-    "RedirectType", "PassQueryString", "Protocol", "HostName", "HttpRedirectCode", "ReplaceKeyWith",
-    "ReplaceKeyPrefixWith", "EnableReplacePrefix",
+COMMON_REDIRECT_ELEMENTS = {
+    "RedirectType", "PassQueryString", "ReplaceKeyPrefixWith", "EnableReplacePrefix",
 }  # fmt: skip
+# Elements of External, AliCDN and Internal rules: a Mirror rule would ignore them.
+REDIRECT_ELEMENTS = {"Protocol", "HostName", "HttpRedirectCode", "ReplaceKeyWith"}
 # Elements only a Mirror rule has: on another RedirectType they would be ignored, so refused.
 MIRROR_ELEMENTS = {
     "MirrorURL", "MirrorURLSlave", "MirrorURLProbe", "MirrorPassQueryString", "MirrorFollowRedirect",
@@ -289,7 +290,8 @@ def _parse_rule(node):
     is_mirror = redirect_type == "Mirror"
     _refuse_unsupported(
         redirect,
-        REDIRECT_ELEMENTS | (MIRROR_ELEMENTS if is_mirror else set()),
+        COMMON_REDIRECT_ELEMENTS
+        | (MIRROR_ELEMENTS if is_mirror else REDIRECT_ELEMENTS),
         position,
     )
     for container, known, items, item_known in (

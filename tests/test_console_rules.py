@@ -1,10 +1,13 @@
 """Back-to-Origin rule pages through Django's test client: access, HTMX fragments, forms."""
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
 from buckets.models import Bucket
+from origin import engine
 from origin.models import BackToOriginRule
 
 HTMX = {"HX-Request": "true"}
@@ -569,18 +572,24 @@ def test_mode_fields_keep_transfer_query_string_as_ticked_on_the_page(
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("list_name", "inputs"),
+    ("list_name", "inputs", "selects"),
     [
-        ("include_headers", ["include_headers_name", "include_headers_value"]),
-        ("set_headers", ["set_headers_name", "set_headers_value"]),
-        ("pass_headers", ["pass_headers"]),
-        ("remove_headers", ["remove_headers"]),
-        ("host", ["pass_headers"]),  # not a header list: a harmless default
-        ("<script>", ["pass_headers"]),
-        ("", ["pass_headers"]),
+        (
+            "include_headers",
+            ["include_headers_name", "include_headers_value"],
+            ["include_headers_match"],
+        ),
+        ("set_headers", ["set_headers_name", "set_headers_value"], []),
+        ("return_headers", ["return_headers_name", "return_headers_value"], []),
+        ("alternates", ["alternates_number", "alternates_url"], []),
+        ("pass_headers", ["pass_headers"], []),
+        ("remove_headers", ["remove_headers"], []),
+        ("host", ["pass_headers"], []),  # not a header list: a harmless default
+        ("<script>", ["pass_headers"], []),
+        ("", ["pass_headers"], []),
     ],
 )
-def test_header_row_is_one_empty_row(alice_client, bucket, list_name, inputs):
+def test_header_row_is_one_empty_row(alice_client, bucket, list_name, inputs, selects):
     response = alice_client.get(
         url("console-rule-header-row", bucket), {"list": list_name}, headers=HTMX
     )
@@ -590,8 +599,25 @@ def test_header_row_is_one_empty_row(alice_client, bucket, list_name, inputs):
     assert html.count("<input") == len(inputs)
     for name in inputs:
         assert f'name="{name}" value=""' in html
+    assert html.count("<select") == len(selects)
+    for name in selects:
+        assert f'<select name="{name}" aria-label="Comparison">' in html
     assert "<script>" not in html
     assert "data-remove-row" in html
+
+
+@pytest.mark.django_db
+def test_a_header_condition_row_offers_the_engines_comparisons(alice_client, bucket):
+    response = alice_client.get(
+        url("console-rule-header-row", bucket), {"list": "include_headers"}
+    )
+    options = re.findall(r'<option value="([^"]*)">([^<]*)</option>', response.text)
+    assert options == [
+        ("equals", "Equals"),
+        ("starts_with", "Starts with"),
+        ("ends_with", "Ends with"),
+    ]
+    assert [value for value, _ in options] == list(engine.HEADER_MATCHES)
 
 
 # -- Basic Settings ---------------------------------------------------------

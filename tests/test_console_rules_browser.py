@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
+from buckets.models import unseal_secret
 from origin.models import BackToOriginRule
 from tests.conftest import PASSWORD
 
@@ -543,3 +544,72 @@ def test_another_users_rule_urls_are_404(
         assert response.status == 404, url_name
     rule.refresh_from_db()
     assert (rule.host, rule.position) == ("www.example.com", 1)
+
+
+def test_advanced_options_and_a_starts_with_condition_are_saved(log_on, alice, photos):
+    page = log_on(alice)
+    section = open_rule_editor(page, "alice-photos")
+    form = open_create_form(section)
+    form.get_by_label("File Name Prefix", exact=True).fill("private/")
+    form.get_by_label("Domain or IP", exact=True).fill("primary.example.com")
+
+    condition = header_list(form, "include_headers")
+    condition.get_by_label("Header name", exact=True).fill("X-Tenant")
+    condition.get_by_label("Comparison", exact=True).select_option(label="Starts with")
+    condition.get_by_label("Header value", exact=True).fill("blue")
+
+    alternates = header_list(form, "alternates")
+    expect(alternates).to_be_hidden()  # Advanced starts closed
+    form.locator("#rule-advanced").get_by_text("Advanced", exact=True).click()
+    expect(alternates).to_be_visible()
+    alternates.get_by_label("Alternate number", exact=True).fill("1")
+    alternates.get_by_label("Alternate origin URL", exact=True).fill(
+        "https://first.example.com/"
+    )
+    alternates.get_by_role("button", name="+ Add").click()
+    expect(alternates.locator(".header-row")).to_have_count(2)
+    alternates.get_by_label("Alternate number", exact=True).nth(1).fill("2")
+    alternates.get_by_label("Alternate origin URL", exact=True).nth(1).fill(
+        "https://second.example.com/"
+    )
+    form.get_by_label("Switch origins on any error", exact=True).check()
+    form.get_by_label("Origin authentication", exact=True).select_option(
+        label="S3 Signature V4"
+    )
+    form.get_by_label("Origin AccessKey ID", exact=True).fill("AKIDBROWSER")
+    form.get_by_label("Origin AccessKey secret", exact=True).fill("browser-s3cret")
+    form.get_by_label("Origin region", exact=True).fill("us-east-1")
+    form.get_by_role("button", name="OK").click()
+
+    expect(page.get_by_role("status")).to_have_text("Rule 1 saved.")
+    row = rule_rows(section)
+    expect(row).to_have_count(1)
+    expect(row.locator("td").nth(2)).to_have_text(
+        "HTTP 404 · prefix private/ · header X-Tenant starts with blue"
+    )
+    expect(row.locator("td.summary")).to_have_text(
+        "queryString ✗ · follow 3xx ✓ · alternate https://first.example.com/ · "
+        "alternate https://second.example.com/ · switch on any error · "
+        "signed S3V4 as AKIDBROWSER"
+    )
+    rule = BackToOriginRule.objects.get(bucket=photos)
+    assert rule.include_headers == [["X-Tenant", "blue", "starts_with"]]
+    assert rule.alternates == [
+        [1, "https://first.example.com/"],
+        [2, "https://second.example.com/"],
+    ]
+    assert unseal_secret(rule.auth_sealed_secret) == "browser-s3cret"
+
+    # Edit opens with Advanced shown, the values in place and the secret not.
+    row.get_by_role("link", name="Edit").click()
+    form = section.locator("#rule-form")
+    expect(header_list(form, "alternates")).to_be_visible()
+    expect(form.get_by_label("Alternate origin URL", exact=True).nth(1)).to_have_value(
+        "https://second.example.com/"
+    )
+    expect(form.get_by_label("Comparison", exact=True)).to_have_value("starts_with")
+    expect(form.get_by_label("Origin AccessKey secret", exact=True)).to_have_value("")
+    expect(
+        form.get_by_text("A secret is stored. Leave blank to keep it.")
+    ).to_be_visible()
+    assert "browser-s3cret" not in page.content()

@@ -10,6 +10,7 @@ import pytest
 from buckets.models import StoredObject
 from buckets.storage import open_blob
 from origin.models import BackToOriginRule, OriginFetch
+from tests.origin_server import OriginServer
 from tests.server_process import GunicornServer
 from tests.signing import REGION, KeyPair
 
@@ -154,3 +155,37 @@ def test_the_rule_api_never_returns_the_secret(
         assert keys.secret not in response.content.decode()
         assert rule.auth_sealed_secret not in response.content.decode()
     assert one.json()["auth_access_key_id"] == keys.key_id
+
+
+def test_credentials_never_follow_a_redirect_to_another_host(
+    alice_client, bucket, origin_server, allow_private_origins
+):
+    other = OriginServer()
+    try:
+        other.route("/moved.txt", body=b"moved")
+        origin_server.route(
+            "/a.txt", status=302, headers={"Location": other.url("/moved.txt")}
+        )
+        rule = BackToOriginRule(
+            bucket=bucket,
+            protocol="http",
+            host=origin_server.netloc,
+            auth_type="S3V4",
+            auth_access_key_id="AKID",
+            auth_region="us-east-1",
+        )
+        rule.apply_auth_secret("secret-value")
+        rule.save_in_order()
+
+        status, body = fetch(alice_client, "a.txt")
+
+        assert (status, body) == (200, b"moved")
+        (signed,) = origin_server.requests_to("/a.txt")
+        assert signed.headers["authorization"].startswith(
+            "AWS4-HMAC-SHA256 Credential=AKID/"
+        )
+        (unsigned,) = other.requests_to("/moved.txt")
+        assert "authorization" not in unsigned.headers
+        assert "x-amz-date" not in unsigned.headers
+    finally:
+        other.close()

@@ -965,3 +965,92 @@ def test_a_rule_refused_by_validation_is_named_by_its_rule_number(bucket):
         "RuleNumber 9: File Name Prefix must not contain control characters."
     )
     assert (error.code, error.name) == ("InvalidArgument", "KeyPrefixEquals")
+
+
+@pytest.mark.parametrize(
+    "element",
+    [
+        "<MirrorCheckMd5>true</MirrorCheckMd5>",
+        "<MirrorAllowHeadObject>true</MirrorAllowHeadObject>",
+    ],
+)
+def test_mirror_elements_on_an_external_rule_are_refused_not_ignored(element):
+    error = refused(config(rule_xml(1, redirect=EXTERNAL + element)))
+
+    assert error.code == "InvalidArgument"
+    assert error.name in element
+
+
+def test_include_header_takes_one_comparison():
+    condition = STATUS_404 + (
+        "<IncludeHeader><Key>x-a</Key><Equals>a</Equals><StartsWith>b</StartsWith></IncludeHeader>"
+    )
+    error = refused(config(rule_xml(1, condition=condition)))
+
+    assert (error.code, error.name) == ("InvalidArgument", "IncludeHeader")
+
+
+@pytest.mark.parametrize(
+    ("codes", "stored"),
+    [("403,429", [403, 429]), (" 429 , 403 ", [403, 429]), ("", [])],
+)
+def test_transparent_codes_are_read_from_the_comma_separated_list(
+    codes, stored, bucket
+):
+    redirect = (
+        MIRROR
+        + f"<TransparentMirrorResponseCodes>{codes}</TransparentMirrorResponseCodes>"
+    )
+    website_config.replace_configuration(bucket, config(rule_xml(1, redirect=redirect)))
+
+    assert BackToOriginRule.objects.get(bucket=bucket).transparent_codes == stored
+
+
+@pytest.mark.parametrize(
+    ("codes", "message"),
+    [
+        ("abc", "'abc' is not an HTTP status code"),
+        ("200", "200 is not an error status"),
+    ],
+)
+def test_bad_transparent_codes_are_refused_naming_the_element(codes, message, bucket):
+    redirect = (
+        MIRROR
+        + f"<TransparentMirrorResponseCodes>{codes}</TransparentMirrorResponseCodes>"
+    )
+    error = refused(config(rule_xml(1, redirect=redirect)), bucket)
+
+    assert (error.code, error.name) == (
+        "InvalidArgument",
+        "TransparentMirrorResponseCodes",
+    )
+    assert message in error.message
+
+
+def test_a_mirror_auth_secret_is_never_in_the_document_nor_in_an_error(bucket):
+    auth = (
+        "<MirrorAuth><AuthType>OSS</AuthType><AccessKeyId>AKID</AccessKeyId>"
+        "<AccessKeySecret>the secret</AccessKeySecret></MirrorAuth>"
+    )
+    error = refused(config(rule_xml(1, redirect=MIRROR + auth)), bucket)
+    assert (error.name, error.value) == ("AccessKeySecret", "")
+    assert "the secret" not in error.message
+
+    website_config.replace_configuration(
+        bucket,
+        config(rule_xml(1, redirect=MIRROR + auth.replace("the secret", "s3cret"))),
+    )
+    document = website_config.configuration_xml(bucket)
+    assert b"s3cret" not in document
+    assert b"<AccessKeyId>AKID</AccessKeyId>" in document
+
+
+@pytest.mark.parametrize(
+    "element",
+    ["<HostName>example.org</HostName>", "<HttpRedirectCode>302</HttpRedirectCode>"],
+)
+def test_redirect_elements_on_a_mirror_rule_are_refused_not_ignored(element):
+    error = refused(config(rule_xml(1, redirect=MIRROR + element)))
+
+    assert error.code == "InvalidArgument"
+    assert error.name in element
