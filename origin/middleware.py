@@ -19,10 +19,10 @@ class BackToOriginMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        target = getattr(request, "oss_get_object", None)  # set by GetObject only
+        target = getattr(
+            request, "oss_get_object", None
+        )  # set by GetObject (GET, HEAD)
         if target is None or response.status_code < 400:
-            return response
-        if request.method not in ("GET", "HEAD"):
             return response
         try:
             answer = self._apply(request, target, response.status_code)

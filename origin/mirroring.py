@@ -289,31 +289,34 @@ class MirrorFetch:
         """The first usable answer of the origins in order (MirrorMultiAlternates): a
         connection error, timeout or 5xx moves on to the next, with
         MirrorSwitchAllErrors any other non-200 too; the last origin's answer stands."""
-        urls = self._origin_urls()
+        *earlier, last = self._origin_urls()
         sign = origin_auth.signer_for(self.rule.auth)
         self.tried = []
-        for index, url in enumerate(urls):
+        for url in earlier:
             self.origin_url = url
-            last = index == len(urls) - 1
             try:
-                origin = fetch.open_origin(
-                    url,
-                    self.decision.origin_headers,
-                    follow_redirects=self.rule.follow_redirects,
-                    deadline=self.deadline,
-                    sign=sign,
-                    method=method,
-                )
+                origin = self._open(url, sign, method)
             except fetch.OriginError as error:
-                if last or error.reason in ("refused", "deadline"):
+                if error.reason in ("refused", "deadline"):
                     raise
                 self.tried.append((url, error.message))
                 continue
-            if last or not self._switches_on(origin.status):
+            if not self._switches_on(origin.status):
                 return origin
             origin.close()
             self.tried.append((url, f"The origin answered HTTP {origin.status}."))
-        raise AssertionError("unreachable: the last origin always answers or raises")
+        self.origin_url = last
+        return self._open(last, sign, method)  # the last origin's answer stands
+
+    def _open(self, url, sign, method):
+        return fetch.open_origin(
+            url,
+            self.decision.origin_headers,
+            follow_redirects=self.rule.follow_redirects,
+            deadline=self.deadline,
+            sign=sign,
+            method=method,
+        )
 
     def _with_tried(self, message):
         """A failure message that also says which earlier origins failed, and how."""

@@ -1369,3 +1369,57 @@ def test_mirror_auth_values_are_checked(api, bucket, fields, errors):
     assert response.status_code == 400
     assert response.json() == errors
     assert not BackToOriginRule.objects.exists()
+
+
+def test_every_advanced_mirror_field_round_trips(api, bucket):
+    advanced = {
+        "include_headers": [
+            ["X-Tenant", "blue", "starts_with"],
+            ["X-Tenant", "-eu", "ends_with"],
+        ],
+        "alternates": [[5, "https://c.example.com/"], [1, "https://b.example.com/x"]],
+        "switch_on_all_errors": True,
+        "transparent_codes": [429, 403],
+        "mirror_head": True,
+        "proxy_only": False,
+        "save_origin_meta": True,
+        "keep_origin_last_modified": True,
+        "pass_original_slashes": True,
+        "return_headers": [["X-From", "mirror"]],
+    }
+    created = api.post(
+        rules_url("alice-bucket"), {**MIRROR_RULE, **advanced}, format="json"
+    )
+    assert created.status_code == 201, created.content
+
+    body = api.get(rules_url("alice-bucket", created.json()["id"])).json()
+
+    assert {name: body[name] for name in advanced} == {
+        **advanced,
+        # Stored in number order, each base URL ending in "/"; codes sorted.
+        "alternates": [[1, "https://b.example.com/x/"], [5, "https://c.example.com/"]],
+        "transparent_codes": [403, 429],
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"alternates": [[0, "https://b.example.com/"]]}, "alternates", "must be from 1 to 10000"),
+        ({"alternates": [[1, "ftp://b.example.com/"]]}, "alternates", "full http:// or https:// URL"),
+        ({"alternates": [[1, "https://10.0.0.1/"]]}, "alternates", "internal networks are not allowed"),
+        ({"alternates": [[1, "https://b.example.com/"]] * 2}, "alternates", "used more than once"),
+        ({"transparent_codes": [200]}, "transparent_codes", "not an error status"),
+        ({"return_headers": [["Content-Length", "1"]]}, "return_headers", "cannot be transmitted"),
+        ({"send_sni": False}, "send_sni", "MirrorSNI false"),
+        ({"proxy_only": True, "save_origin_meta": True}, "proxy_only", "saves nothing"),
+    ],
+)  # fmt: skip
+def test_advanced_mirror_values_are_checked(api, bucket, fields, field, message):
+    response = api.post(
+        rules_url("alice-bucket"), {**MIRROR_RULE, **fields}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert message in " ".join(response.json()[field])
+    assert not BackToOriginRule.objects.exists()
