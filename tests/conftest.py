@@ -306,6 +306,20 @@ def oss2_bucket(oss2_bucket_factory):
     return bucket
 
 
+# -- a private S3 origin ----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def seaweed_s3():
+    """A real private S3 (SeaweedFS) on loopback, one per test process: only SigV4
+    requests signed with its admin or read-only key get through."""
+    from tests.seaweedfs import SeaweedS3
+
+    s3 = SeaweedS3().start()
+    yield s3
+    s3.stop()
+
+
 # -- the browser -------------------------------------------------------------------
 
 
