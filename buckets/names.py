@@ -13,7 +13,6 @@ RESERVED_BUCKET_NAMES = frozenset(
 # \Z, not $: "$" also matches before a trailing newline, letting "abc\n" through.
 BUCKET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]\Z")
 MAX_KEY_BYTES = 1023
-_CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f]")
 _HIGHEST_CODE_POINT = 0x10FFFF
 
 
@@ -35,7 +34,10 @@ def validate_bucket_name(name):
 
 
 def validate_object_key(key):
-    """Keys are 1-1023 bytes of UTF-8, not starting with / or \\, without control characters."""
+    """Keys are 1-1023 bytes of UTF-8, not starting with / or \\, without NUL.
+
+    Other control characters are allowed, as OSS allows them (listings carry them
+    with encoding-type=url); NUL cannot be stored in PostgreSQL text."""
     if not key:
         raise ValidationError("The object name must not be empty.", code="empty")
     try:
@@ -53,9 +55,9 @@ def validate_object_key(key):
         raise ValidationError(
             "The object name must not start with / or \\.", code="leading_slash"
         )
-    if _CONTROL_CHARS_RE.search(key):
+    if "\x00" in key:
         raise ValidationError(
-            "The object name must not contain control characters.", code="control"
+            "The object name must not contain the NUL character.", code="control"
         )
 
 

@@ -7,12 +7,12 @@ raises OssError for anything it refuses.
 
 import base64
 import hashlib
-import mimetypes
 from urllib.parse import unquote
 
 from django.utils.http import http_date
 
 from buckets import errors, oss_xml
+from buckets.header_text import from_wire
 from buckets.models import StoredObject
 from buckets.numbers import MAX_BYTE_OFFSET, parse_decimal
 from buckets.oss_access import (
@@ -84,18 +84,15 @@ def get_object_meta(request, bucket_name, key):
     return response
 
 
-def _metadata_from_headers(request, key):
+def _metadata_from_headers(request):
     values = {
         field: request.headers.get(header, "")
         for field, header in StoredObject.METADATA_HEADERS.items()
     }
-    values["content_type"] = (
-        values["content_type"]
-        or mimetypes.guess_type(key)[0]
-        or "application/octet-stream"
-    )
+    # Nothing guessed from the key: OSS stores what was sent, or octet-stream.
+    values["content_type"] = values["content_type"] or "application/octet-stream"
     user_meta = {
-        name.lower()[len("x-oss-meta-") :]: value
+        name.lower()[len("x-oss-meta-") :]: from_wire(value)
         for name, value in request.headers.items()
         if name.lower().startswith("x-oss-meta-")
     }
@@ -117,7 +114,7 @@ def put_object(request, bucket_name, key):
     acl_from_header(
         request, "x-oss-object-acl"
     )  # accepted and checked; objects follow the bucket ACL
-    metadata = _metadata_from_headers(request, key)
+    metadata = _metadata_from_headers(request)
     with ObjectWriter() as writer:
         _write_body(request, writer)
         obj = commit_object(bucket, key, writer, metadata)
@@ -182,9 +179,7 @@ def append_object(request, bucket_name, key):
             "PositionNotEqualToLength", "Position is not equal to file length.", size
         )
     metadata = (
-        _metadata_from_headers(request, key)
-        if existing is None
-        else _metadata_of(existing)
+        _metadata_from_headers(request) if existing is None else _metadata_of(existing)
     )
     with ObjectWriter() as writer:
         try:
@@ -231,9 +226,7 @@ def copy_object(request, bucket_name, key):
     source_bucket_name, _, source_key = copy_source.lstrip("/").partition("/")
     source_bucket = readable_bucket(request, source_bucket_name)
     replace = request.headers.get("x-oss-metadata-directive", "COPY").upper()
-    new_metadata = (
-        _metadata_from_headers(request, key) if replace == "REPLACE" else None
-    )
+    new_metadata = _metadata_from_headers(request) if replace == "REPLACE" else None
     original = source_bucket.stored_objects.filter(key=source_key).first()
     original, source = open_current_version(original) if original else (None, None)
     if original is None:

@@ -11,6 +11,7 @@ from django.utils.http import (
 )
 
 from buckets import errors
+from buckets.header_text import to_wire
 from buckets.numbers import MAX_BYTE_OFFSET, parse_decimal
 from buckets.storage import CHUNK_SIZE, open_current_version
 
@@ -83,7 +84,7 @@ def object_headers(obj):
     }
     headers.update(obj.metadata_headers())
     headers.update(
-        {f"x-oss-meta-{name}": value for name, value in obj.user_meta.items()}
+        {f"x-oss-meta-{name}": to_wire(value) for name, value in obj.user_meta.items()}
     )
     if obj.mirrored:
         headers["x-oss-tag"] = "MIRROR"
@@ -107,6 +108,19 @@ def serve_object(request, obj, *, as_attachment=False):
         raise
 
 
+def _quote_bare_etags(request):
+    """oss2's resumable_download sends If-Match with the ETag unquoted; OSS honours it.
+    Django's parser would skip a bare value and ignore the condition, so quote it."""
+    for name in ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH"):
+        value = request.META.get(name)
+        if value:
+            request.META[name] = ", ".join(
+                tag if tag == "*" or tag.startswith(('"', "W/")) else f'"{tag}"'
+                for tag in (part.strip() for part in value.split(","))
+                if tag
+            )
+
+
 def _object_response(request, obj, handle, as_attachment):
     headers = object_headers(obj)
     if as_attachment:
@@ -114,6 +128,7 @@ def _object_response(request, obj, handle, as_attachment):
             True, obj.name.rstrip("/") or "download"
         )
     unconditional = _with_headers(HttpResponse(), headers)
+    _quote_bare_etags(request)
     conditional = get_conditional_response(
         request,
         etag=obj.etag,

@@ -14,7 +14,10 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, quote
 
+from django.conf import settings
+
 from buckets.errors import OssError
+from buckets.header_text import from_wire
 from buckets.numbers import parse_decimal
 from buckets.sub_resources import V1_SUB_RESOURCES
 
@@ -108,7 +111,7 @@ def _content_types(request):
 
 def _oss_headers(request):
     return sorted(
-        (name.lower(), value)
+        (name.lower(), from_wire(value))
         for name, value in request.headers.items()
         if name.lower().startswith("x-oss-")
     )
@@ -183,7 +186,7 @@ def v4_canonical_request(request, additional_headers, *, presigned, content_type
             or lowered in V4_DEFAULT_SIGNED_HEADERS
             or lowered in additional_headers
         ):
-            signed[lowered] = value
+            signed[lowered] = from_wire(value)
     if content_type is not None:
         signed["content-type"] = content_type
     if not signed.get("content-type"):
@@ -396,6 +399,13 @@ def _check_v1(request, key, date_value, signature, key_id):
 
 def _verify_v4(request, fields, date_time, find_key, *, presigned, expires=""):
     key_id, date, region, product = _parse_credential(fields["Credential"])
+    if region != settings.OSS_REGION or product != "oss":
+        # A signature for another region (or product) is not one for this endpoint.
+        raise _bad_request(
+            f"Invalid signing region or product in the credential scope; expected {settings.OSS_REGION}/oss.",
+            "Credential",
+            fields["Credential"],
+        )
     timestamp = _parse_v4_time(date_time)
     if date_time[:8] != date:
         raise _bad_request(

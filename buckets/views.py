@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from buckets import errors, signatures, storage, unsupported
 from buckets.body import PATH_NOT_UTF8
 from buckets.bucket_operations import list_buckets
-from buckets.models import AccessKey
+from buckets.models import AccessKey, Bucket
 
 
 def oss_endpoint(view):
@@ -28,8 +28,7 @@ def oss_endpoint(view):
         request.oss_request_id = errors.new_request_id()
         try:
             _check_path_is_utf8(request)
-            access_key = signatures.authenticate(request, AccessKey.objects.find_active)
-            request.oss_user = access_key.user if access_key else None
+            request.oss_user = _signed_user(request, kwargs.get("bucket_name"))
             response = view(request, *args, **kwargs)
         except Exception as error:  # noqa: BLE001 - every failure is an OSS error document
             return errors.from_exception(error).response(request)
@@ -37,6 +36,28 @@ def oss_endpoint(view):
         return response
 
     return wrapper
+
+
+def _signed_user(request, bucket_name):
+    """The user the request is signed by (None: anonymous). As in OSS, a request on a
+    bucket that does not exist is NoSuchBucket before its signature is judged: the
+    SDKs' bucket-exists checks rely on that order. Creating a bucket is the exception."""
+    try:
+        access_key = signatures.authenticate(request, AccessKey.objects.find_active)
+    except errors.OssError:
+        creating = (
+            request.method == "PUT"
+            and not request.GET
+            and "/" not in (request.path_info.strip("/"))
+        )
+        if (
+            bucket_name
+            and not creating
+            and not Bucket.objects.filter(name=bucket_name).exists()
+        ):
+            raise errors.no_such_bucket(bucket_name) from None
+        raise
+    return access_key.user if access_key else None
 
 
 def _check_path_is_utf8(request):

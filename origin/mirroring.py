@@ -4,6 +4,7 @@ Mirroring rule matched (SPEC §4, §9)."""
 import base64
 import errno
 import logging
+import re
 import time
 from email.utils import parsedate_to_datetime
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 from django.utils.http import http_date
 
 from buckets import errors
+from buckets.header_text import from_wire, to_wire
 from buckets.models import StoredObject
 from buckets.serving import parse_range, serve_object
 from buckets.storage import (
@@ -66,6 +68,7 @@ def _range_on_the_stream(range_header, length):
         return False, None
 
 
+_CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f]")
 TRANSPARENT_BODY_BYTES = 64 * 1024
 MAX_USER_META_BYTES = 8 * 1024  # as PutObject allows
 USER_META_PREFIXES = ("x-amz-meta-", "x-oss-meta-")  # later wins: x-oss-meta-*
@@ -84,7 +87,7 @@ def _origin_user_meta(headers):
     for prefix in USER_META_PREFIXES:
         for name, value in headers.items():
             if name.lower().startswith(prefix) and len(name) > len(prefix):
-                meta[name.lower()[len(prefix) :]] = value
+                meta[name.lower()[len(prefix) :]] = from_wire(value)
     if (
         sum(len(name) + len(value) for name, value in meta.items())
         > MAX_USER_META_BYTES
@@ -102,6 +105,11 @@ def _saved_metadata(headers, rule):
     if rule.save_origin_meta:
         values["user_meta"] = _origin_user_meta(headers)
     return ObjectMetadata(**values)
+
+
+def _loggable(text):
+    """Keys may hold control characters (as in OSS): escaped, a key cannot forge a log line."""
+    return _CONTROL_CHARS_RE.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
 
 
 def _origin_last_modified(headers):
@@ -195,7 +203,7 @@ class MirrorFetch:
                     response[header] = origin.headers[header]
             if self.rule.save_origin_meta:
                 for name, value in _origin_user_meta(origin.headers).items():
-                    response[f"x-oss-meta-{name}"] = value
+                    response[f"x-oss-meta-{name}"] = to_wire(value)
             self._log(
                 OriginFetch.Outcome.NOT_SAVED,
                 message=f"HEAD answered from the origin (HTTP {origin.status}); nothing saved.",
@@ -383,7 +391,7 @@ class MirrorFetch:
             if getattr(metadata, field):
                 response[header] = getattr(metadata, field)
         for name, value in metadata.user_meta.items():
-            response[f"x-oss-meta-{name}"] = value
+            response[f"x-oss-meta-{name}"] = to_wire(value)
         if byte_range:
             start, end = byte_range
             response["Content-Range"] = f"bytes {start}-{end}/{origin.content_length}"
@@ -433,7 +441,7 @@ class MirrorFetch:
             logger.warning(
                 "mirror failed bucket=%s key=%s url=%s reason=%s",
                 self.bucket.name,
-                self.key,
+                _loggable(self.key),
                 self.origin_url,
                 message,
             )

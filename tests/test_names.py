@@ -102,11 +102,6 @@ def test_valid_object_keys_are_accepted(key):
         ("/", "leading_slash"),
         ("\\a", "leading_slash"),
         ("a\x00b", "control"),
-        ("a\nb", "control"),
-        ("a\rb", "control"),
-        ("a\tb", "control"),
-        ("\x1f", "control"),
-        ("a\x7fb", "control"),
         ("a\ud800b", "encoding"),  # a lone surrogate has no UTF-8 form
     ],
 )

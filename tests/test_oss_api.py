@@ -1550,3 +1550,66 @@ def test_v2_sdk_reads_back_enable_replace_prefix_false(server, v2_client):
 
     (read,) = got.website_configuration.routing_rules.routing_rules
     assert read.redirect.enable_replace_prefix is False
+
+
+def test_keys_with_control_characters_are_stored_and_listed_url_encoded(bucket):
+    key = "ctl\x01\x07\x0c/name.txt"
+    bucket.put_object(key, b"control")
+
+    assert bucket.get_object(key).read() == b"control"
+    listed = bucket.list_objects_v2(encoding_type="url")
+    assert [entry.key for entry in listed.object_list] == [key]
+    with pytest.raises(oss2.exceptions.ServerError) as refused:
+        bucket.put_object("nul\x00.txt", b"x")
+    assert refused.value.code == "InvalidObjectName"
+
+
+def test_non_ascii_user_metadata_is_signed_stored_and_returned_as_sent(bucket):
+    # oss2 sends the value as UTF-8 and signs it (V1 and V4, per `version`).
+    bucket.put_object(
+        "meta.txt", b"m", headers={"x-oss-meta-author": "Zoë 中文".encode()}
+    )
+
+    head = bucket.head_object("meta.txt")
+
+    assert head.headers["x-oss-meta-author"].encode("latin-1").decode() == "Zoë 中文"
+
+
+def test_a_put_without_content_type_is_stored_as_octet_stream(server, bucket):
+    response = signed_request(
+        server, server.alice, "PUT", bucket.bucket_name, "page.html", data=b"<p>"
+    )
+    assert response.status_code == 200, response.text
+
+    assert bucket.head_object("page.html").content_type == "application/octet-stream"
+
+
+@pytest.mark.parametrize("region", ["cn-beijing", "us-east-1"])
+def test_a_v4_signature_for_another_region_is_refused(server, bucket, region):
+    foreign = oss2.Bucket(
+        oss2_auth(server.alice, "v4"), server.url, bucket.bucket_name, region=region
+    )
+
+    with pytest.raises(oss2.exceptions.ServerError) as refused:
+        foreign.get_bucket_info()
+
+    assert (refused.value.status, refused.value.code) == (400, "InvalidArgument")
+    assert f"/{region}/oss/" in refused.value.details["ArgumentValue"]
+    assert bucket.get_bucket_info().name == bucket.bucket_name  # its own region works
+
+
+def test_a_missing_bucket_is_no_such_bucket_before_the_signature_is_judged(
+    server, bucket, version
+):
+    stranger = oss2_auth(KeyPair("LTAIunknownkey000000", "not-a-secret"), version)
+    missing = oss_bucket(server, stranger, unique_name("gone"))
+    existing = oss_bucket(server, stranger, bucket.bucket_name)
+
+    with pytest.raises(oss2.exceptions.NoSuchBucket):
+        missing.get_object("a.txt")
+    with pytest.raises(oss2.exceptions.ServerError) as denied:
+        existing.get_object("a.txt")
+    assert denied.value.code == "InvalidAccessKeyId"
+    with pytest.raises(oss2.exceptions.ServerError) as creating:
+        missing.create_bucket()
+    assert creating.value.code == "InvalidAccessKeyId"
