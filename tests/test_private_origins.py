@@ -3,6 +3,7 @@ of this product as a private OSS origin (V1, and V4 with a region), and SeaweedF
 S3 gateway as a private S3 origin (SigV4 by botocore). The secret never shows."""
 
 import logging
+import uuid
 
 import oss2
 import pytest
@@ -189,3 +190,98 @@ def test_credentials_never_follow_a_redirect_to_another_host(
         assert "x-amz-date" not in unsigned.headers
     finally:
         other.close()
+
+
+# -- a private S3 bucket (SeaweedFS) signed with S3 Signature V4 ---------------------
+
+
+@pytest.fixture
+def s3_origin(seaweed_s3):
+    """A fresh private bucket on the SeaweedFS S3 gateway holding KEY (with metadata)."""
+    name = f"origin-{uuid.uuid4().hex[:12]}"
+    seaweed_s3.create_bucket(name)
+    seaweed_s3.put(
+        name,
+        KEY,
+        BODY,
+        ContentType="text/plain",
+        Metadata={"project": "move"},
+    )
+    return seaweed_s3, name
+
+
+def s3_rule(bucket, s3, name, key, **fields):
+    rule = BackToOriginRule(
+        bucket=bucket,
+        protocol="http",
+        host=s3.endpoint.removeprefix("http://"),
+        path=name,
+        auth_type="S3V4",
+        auth_access_key_id=key.key_id,
+        auth_region=s3.region,
+        **fields,
+    )
+    rule.apply_auth_secret(key.secret)
+    rule.save_in_order()
+    return rule
+
+
+def test_a_private_s3_bucket_is_an_origin_with_s3v4_auth(
+    alice_client, bucket, s3_origin, allow_private_origins, caplog
+):
+    s3, name = s3_origin
+    s3_rule(bucket, s3, name, s3.reader_key, save_origin_meta=True)
+
+    with caplog.at_level(logging.DEBUG):
+        response = alice_client.get("/alice-bucket/" + KEY)
+        body = b"".join(response.streaming_content)
+
+    assert (response.status_code, body) == (200, BODY)
+    assert response["Content-Type"] == "text/plain"
+    stored = StoredObject.objects.get(bucket=bucket, key=KEY)
+    assert stored.user_meta == {"project": "move"}  # x-amz-meta-project kept
+    assert stored_bytes(bucket, KEY) == BODY
+    assert s3.reader_key.secret not in caplog.text
+
+
+def test_without_auth_the_s3_bucket_refuses_and_nothing_is_saved(
+    alice_client, bucket, s3_origin, make_rule, allow_private_origins
+):
+    s3, name = s3_origin
+    make_rule(
+        bucket, protocol="http", host=s3.endpoint.removeprefix("http://"), path=name
+    )
+
+    status, body = fetch(alice_client)
+
+    assert status == 424
+    assert b"HTTP 403" in body
+    assert stored_bytes(bucket, KEY) is None
+
+
+def test_a_wrong_s3_secret_fails_without_showing_it(
+    alice_client, bucket, s3_origin, allow_private_origins, caplog
+):
+    s3, name = s3_origin
+    wrong = KeyPair(s3.reader_key.key_id, "not-the-reader-secret")
+    s3_rule(bucket, s3, name, wrong)
+
+    with caplog.at_level(logging.DEBUG):
+        status, body = fetch(alice_client)
+
+    assert status == 424
+    assert b"not-the-reader-secret" not in body
+    assert "not-the-reader-secret" not in caplog.text
+    assert stored_bytes(bucket, KEY) is None
+
+
+def test_a_missing_s3_key_is_no_such_key_and_head_is_signed(
+    alice_client, bucket, s3_origin, allow_private_origins
+):
+    s3, name = s3_origin
+    s3_rule(bucket, s3, name, s3.reader_key, mirror_head=True)
+
+    assert fetch(alice_client, "not-there.txt")[0] == 404
+    head = alice_client.head("/alice-bucket/" + KEY)
+    assert (head.status_code, head["Content-Length"]) == (200, str(len(BODY)))
+    assert stored_bytes(bucket, KEY) is None
