@@ -6,6 +6,8 @@ from origin import engine
 from origin.addresses import internal_address_reason, internal_host_reason
 from origin.engine import HeaderCondition, HeaderTransmission, Redirection, Rule
 
+STARTS, ENDS = engine.MATCH_STARTS_WITH, engine.MATCH_ENDS_WITH
+
 
 def mirror(position=1, **fields):
     return Rule(position, engine.MIRROR, **{"host": "origin.example.com", **fields})
@@ -126,6 +128,46 @@ def redirect(position=1, **fields):
             404,
             {"X-Tenant": "blue", "X-Region": "us"},
             "X-Region is 'us', rule wants 'eu'",
+        ),
+        (
+            mirror(include_headers=(HeaderCondition("X-Tenant", "blue", STARTS),)),
+            "a",
+            404,
+            {"X-Tenant": "blue-eu"},
+            None,
+        ),
+        (
+            mirror(include_headers=(HeaderCondition("X-Tenant", "blue", STARTS),)),
+            "a",
+            404,
+            {"X-Tenant": "Blue-eu"},
+            "X-Tenant is 'Blue-eu', rule wants a value starting with 'blue'",
+        ),
+        (
+            mirror(include_headers=(HeaderCondition("X-Tenant", "-eu", ENDS),)),
+            "a",
+            404,
+            {"X-Tenant": "blue-eu"},
+            None,
+        ),
+        (
+            mirror(include_headers=(HeaderCondition("X-Tenant", "-eu", ENDS),)),
+            "a",
+            404,
+            {"X-Tenant": "blue-us"},
+            "X-Tenant is 'blue-us', rule wants a value ending with '-eu'",
+        ),
+        (  # one header named twice: both must hold
+            mirror(
+                include_headers=(
+                    HeaderCondition("X-Tenant", "blue", STARTS),
+                    HeaderCondition("x-tenant", "-eu", ENDS),
+                )
+            ),
+            "a",
+            404,
+            {"X-Tenant": "blue-us"},
+            "x-tenant is 'blue-us', rule wants a value ending with '-eu'",
         ),
     ],
 )
