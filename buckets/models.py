@@ -78,6 +78,7 @@ class StoredObject(models.Model):
     blob = models.CharField(max_length=100, unique=True)
     size = models.BigIntegerField()
     md5 = models.CharField(max_length=32)
+    crc64 = models.CharField(max_length=20, blank=True)  # x-oss-hash-crc64ecma, decimal
     content_type = models.CharField(max_length=1024, default="application/octet-stream")
     content_encoding = models.CharField(max_length=1024, blank=True)
     content_disposition = models.CharField(max_length=1024, blank=True)

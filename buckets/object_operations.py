@@ -118,9 +118,16 @@ def put_object(request, bucket_name, key):
     with ObjectWriter() as writer:
         _write_body(request, writer)
         obj = commit_object(bucket, key, writer, metadata)
+    response = _written(obj)
+    response["Content-MD5"] = base64.b64encode(bytes.fromhex(obj.md5)).decode()
+    return response
+
+
+def _written(obj):
+    """The answer to a write: the object's ETag and CRC-64 (oss2 checks the CRC)."""
     response = empty_response()
     response["ETag"] = obj.etag
-    response["Content-MD5"] = base64.b64encode(bytes.fromhex(obj.md5)).decode()
+    response["x-oss-hash-crc64ecma"] = obj.crc64
     return response
 
 
@@ -206,8 +213,7 @@ def append_object(request, bucket_name, key):
                 "Position is not equal to file length.",
                 current.size if current else 0,
             ) from None
-    response = empty_response()
-    response["ETag"] = obj.etag
+    response = _written(obj)
     response["x-oss-next-append-position"] = str(obj.size)
     return response
 

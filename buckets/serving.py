@@ -82,6 +82,8 @@ def object_headers(obj):
         "x-oss-object-type": obj.object_type,
         "x-oss-storage-class": "Standard",
     }
+    if obj.crc64:  # objects stored before CRC-64 was kept have none
+        headers["x-oss-hash-crc64ecma"] = obj.crc64
     headers.update(obj.metadata_headers())
     headers.update(
         {f"x-oss-meta-{name}": to_wire(value) for name, value in obj.user_meta.items()}

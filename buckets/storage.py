@@ -23,6 +23,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from buckets.checksums import crc64_ecma
 from buckets.models import DeletedKey, StoredObject
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class ObjectWriter:
         )
         self._file = os.fdopen(fd, "wb")
         self._md5 = hashlib.md5()
+        self._crc64 = crc64_ecma()
         self.size = 0
         self.finished = False
 
@@ -80,6 +82,7 @@ class ObjectWriter:
             self.discard()  # a full disk gets its space back at once
             raise
         self._md5.update(chunk)
+        self._crc64.update(chunk)
         self.size += len(chunk)
 
     def write_from(self, readable, expected_size=None):
@@ -94,6 +97,11 @@ class ObjectWriter:
     @property
     def md5_hex(self):
         return self._md5.hexdigest()
+
+    @property
+    def crc64(self):
+        """CRC-64/ECMA of the bytes so far, as OSS's x-oss-hash-crc64ecma (decimal)."""
+        return str(self._crc64.crcValue)
 
     def finish(self):
         """Make the bytes durable before anything can point at them."""
@@ -185,6 +193,7 @@ def commit_object(
         "blob": blob,
         "size": writer.size,
         "md5": writer.md5_hex,
+        "crc64": writer.crc64,
         "mirrored": mirrored,
         "last_modified": last_modified or timezone.now(),
         "content_type": metadata.content_type or "application/octet-stream",
