@@ -63,6 +63,9 @@ def list_buckets(request):
     if prefix != prefix.lower():
         # Names are lower-case; SQLite's LIKE would match prefix "LB-" to "lb-one".
         buckets = buckets.none()
+    if "tag-key" in request.GET or "tag-value" in request.GET:
+        # No bucket has tags (PutBucketTagging is not built): a tag filter matches none.
+        buckets = buckets.none()
     page = list(buckets[: max_keys + 1])
     truncated = len(page) > max_keys
     page = page[:max_keys]
@@ -94,6 +97,7 @@ def put_bucket(request, name):
             400, "InvalidBucketName", error.messages[0], BucketName=name
         ) from None
     acl = acl_from_header(request, default=Bucket.Acl.PRIVATE)
+    configuration = _create_configuration(read_xml_body(request))
     existing = Bucket.objects.filter(name=name).first()
     if existing is not None:
         if existing.owner_id == user.pk:
@@ -106,7 +110,7 @@ def put_bucket(request, name):
         )
     try:
         with transaction.atomic():
-            Bucket.objects.create(owner=user, name=name, acl=acl)
+            Bucket.objects.create(owner=user, name=name, acl=acl, **configuration)
     except IntegrityError:
         raise errors.OssError(
             409,
@@ -117,9 +121,56 @@ def put_bucket(request, name):
     return empty_response()
 
 
+ARCHIVE_CLASSES = ("Archive", "ColdArchive", "DeepColdArchive")
+
+
+def _parse_xml(body, root_tag):
+    try:
+        # defusedxml: a client's entity declarations (billion laughs, external files) are refused.
+        root = fromstring(body)
+    except (ParseError, DefusedXmlException):
+        raise errors.malformed_xml() from None
+    if root.tag != root_tag:
+        raise errors.malformed_xml()
+    return root
+
+
+def _create_configuration(body):
+    """StorageClass and DataRedundancyType of a CreateBucketConfiguration body (optional)."""
+    if not body.strip():
+        return {}
+    root = _parse_xml(body, "CreateBucketConfiguration")
+    fields = {}
+    storage_class = (root.findtext("StorageClass") or "").strip()
+    if storage_class:
+        if storage_class in ARCHIVE_CLASSES:
+            raise errors.invalid_argument(
+                f"The {storage_class} storage class needs restores, which this server does not "
+                "have; use Standard or IA.",
+                "StorageClass",
+                storage_class,
+            )
+        if storage_class not in Bucket.StorageClass.values:
+            raise errors.invalid_argument(
+                "StorageClass must be Standard or IA.", "StorageClass", storage_class
+            )
+        fields["storage_class"] = storage_class
+    redundancy = (root.findtext("DataRedundancyType") or "").strip()
+    if redundancy:
+        if redundancy not in Bucket.Redundancy.values:
+            raise errors.invalid_argument(
+                "DataRedundancyType must be LRS or ZRS.",
+                "DataRedundancyType",
+                redundancy,
+            )
+        fields["data_redundancy"] = redundancy
+    return fields
+
+
 def delete_bucket(request, name):
     bucket = owned_bucket(request, name)
-    if not bucket.is_empty():
+    # As on OSS, multipart uploads in progress keep a bucket from being deleted.
+    if not bucket.is_empty() or bucket.multipart_uploads.exists():
         raise errors.OssError(
             409,
             "BucketNotEmpty",
@@ -211,14 +262,7 @@ def _decode_token(token):
 
 def delete_multiple_objects(request, name):
     bucket = writable_bucket(request, name)
-    body = read_xml_body(request)
-    try:
-        # defusedxml: a client's entity declarations (billion laughs, external files) are refused.
-        root = fromstring(body)
-    except (ParseError, DefusedXmlException):
-        raise errors.malformed_xml() from None
-    if root.tag != "Delete":
-        raise errors.malformed_xml()
+    root = _parse_xml(read_xml_body(request), "Delete")
     url_encoding = url_encoding_requested(request)
     keys = [(node.text or "") for node in root.findall("Object/Key")]
     if not keys or len(keys) > 1000:

@@ -2,6 +2,7 @@ import base64
 import hashlib
 import secrets
 import string
+import uuid
 
 from cryptography.fernet import Fernet
 from django.conf import settings
@@ -29,8 +30,25 @@ class Bucket(models.Model):
             "unique": "A bucket with this name already exists. Bucket names are unique across all users."
         },
     )
+
+    class StorageClass(models.TextChoices):
+        # Archive classes need a restore before a read, which this server does not
+        # have: they are refused rather than stored as something else.
+        STANDARD = "Standard", "Standard"
+        IA = "IA", "Infrequent Access"
+
+    class Redundancy(models.TextChoices):
+        LRS = "LRS", "Locally redundant"
+        ZRS = "ZRS", "Zone-redundant"
+
     acl = models.CharField(
         "ACL", max_length=20, choices=Acl.choices, default=Acl.PRIVATE
+    )
+    storage_class = models.CharField(
+        max_length=16, choices=StorageClass.choices, default=StorageClass.STANDARD
+    )
+    data_redundancy = models.CharField(
+        max_length=3, choices=Redundancy.choices, default=Redundancy.LRS
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -60,7 +78,8 @@ class Bucket(models.Model):
         return totals["count"], totals["size"] or 0
 
     def is_empty(self):
-        return not self.stored_objects.exists()
+        """No objects and no multipart upload in progress (OSS refuses to delete either)."""
+        return not (self.stored_objects.exists() or self.multipart_uploads.exists())
 
     def objects_with_prefix(self, prefix):
         low, high = key_range(prefix)
@@ -90,7 +109,9 @@ class StoredObject(models.Model):
     last_modified = models.DateTimeField(default=timezone.now)
     object_type = models.CharField(
         max_length=10, default="Normal"
-    )  # Normal | Appendable
+    )  # Normal | Appendable | Multipart
+    # A multipart object's ETag is not its MD5 but "<MD5 of the parts' MD5s>-<parts>".
+    multipart_etag = models.CharField(max_length=40, blank=True)
 
     # Saved metadata fields and the response headers they become (SPEC §4).
     METADATA_HEADERS = {
@@ -115,8 +136,8 @@ class StoredObject(models.Model):
 
     @property
     def etag(self):
-        """OSS quotes the upper-case hex MD5."""
-        return f'"{self.md5.upper()}"'
+        """OSS quotes the upper-case hex MD5 (a multipart object's own form)."""
+        return f'"{self.multipart_etag or self.md5.upper()}"'
 
     @property
     def name(self):
@@ -216,3 +237,63 @@ class DeletedKey(models.Model):
 
     def __str__(self):
         return f"{self.key} deleted at {self.deleted_at}"
+
+
+class MultipartUpload(models.Model):
+    """A multipart upload in progress. Its parts are files in the parts area
+    (buckets/parts.py) that nothing lists or serves; CompleteMultipartUpload makes
+    them one object, AbortMultipartUpload or the age sweep removes them."""
+
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.CASCADE, related_name="multipart_uploads"
+    )
+    key = models.CharField(max_length=1023, db_collation=key_db_collation())
+    upload_id = models.CharField(max_length=32, unique=True)
+    initiated = models.DateTimeField(default=timezone.now, db_index=True)
+    # The final object's ObjectMetadata fields, as sent to InitiateMultipartUpload.
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["bucket", "key", "upload_id"]
+        indexes = [
+            models.Index(
+                fields=["bucket", "key", "upload_id"], name="upload_listing_order"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.upload_id} for {self.key}"
+
+    @classmethod
+    def new_upload_id(cls):
+        """32 upper-case hex digits, as OSS's, and unguessable: the id is the capability."""
+        return uuid.uuid4().hex.upper()
+
+
+class UploadedPart(models.Model):
+    """One part of a multipart upload; `file` names its bytes in the parts area."""
+
+    upload = models.ForeignKey(
+        MultipartUpload, on_delete=models.CASCADE, related_name="parts"
+    )
+    part_number = models.PositiveIntegerField()
+    file = models.CharField(max_length=100, unique=True)
+    size = models.BigIntegerField()
+    md5 = models.CharField(max_length=32)
+    crc64 = models.CharField(max_length=20)
+    last_modified = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["upload", "part_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["upload", "part_number"], name="unique_part_number_per_upload"
+            )
+        ]
+
+    def __str__(self):
+        return f"part {self.part_number} of {self.upload_id}"
+
+    @property
+    def etag(self):
+        return f'"{self.md5.upper()}"'

@@ -84,7 +84,7 @@ def get_object_meta(request, bucket_name, key):
     return response
 
 
-def _metadata_from_headers(request):
+def metadata_from_headers(request):
     values = {
         field: request.headers.get(header, "")
         for field, header in StoredObject.METADATA_HEADERS.items()
@@ -114,16 +114,16 @@ def put_object(request, bucket_name, key):
     acl_from_header(
         request, "x-oss-object-acl"
     )  # accepted and checked; objects follow the bucket ACL
-    metadata = _metadata_from_headers(request)
+    metadata = metadata_from_headers(request)
     with ObjectWriter() as writer:
-        _write_body(request, writer)
+        write_body(request, writer)
         obj = commit_object(bucket, key, writer, metadata)
-    response = _written(obj)
+    response = written_answer(obj)
     response["Content-MD5"] = base64.b64encode(bytes.fromhex(obj.md5)).decode()
     return response
 
 
-def _written(obj):
+def written_answer(obj):
     """The answer to a write: the object's ETag and CRC-64 (oss2 checks the CRC)."""
     response = empty_response()
     response["ETag"] = obj.etag
@@ -131,7 +131,7 @@ def _written(obj):
     return response
 
 
-def _write_body(request, writer):
+def write_body(request, writer):
     """Add the whole request body to the writer, within the size limit; check its
     length and Content-MD5. A body that stops short raises IncompleteBody."""
     declared = declared_length(request)
@@ -186,7 +186,7 @@ def append_object(request, bucket_name, key):
             "PositionNotEqualToLength", "Position is not equal to file length.", size
         )
     metadata = (
-        _metadata_from_headers(request) if existing is None else _metadata_of(existing)
+        metadata_from_headers(request) if existing is None else _metadata_of(existing)
     )
     with ObjectWriter() as writer:
         try:
@@ -194,7 +194,7 @@ def append_object(request, bucket_name, key):
                 # Missing bytes mean a write replaced them since: the same as losing the race.
                 with open_blob(existing) as handle:
                     writer.write_from(handle, existing.size)
-            _write_body(request, writer)
+            write_body(request, writer)
             obj = commit_object(
                 bucket,
                 key,
@@ -213,7 +213,7 @@ def append_object(request, bucket_name, key):
                 "Position is not equal to file length.",
                 current.size if current else 0,
             ) from None
-    response = _written(obj)
+    response = written_answer(obj)
     response["x-oss-next-append-position"] = str(obj.size)
     return response
 
@@ -232,7 +232,7 @@ def copy_object(request, bucket_name, key):
     source_bucket_name, _, source_key = copy_source.lstrip("/").partition("/")
     source_bucket = readable_bucket(request, source_bucket_name)
     replace = request.headers.get("x-oss-metadata-directive", "COPY").upper()
-    new_metadata = _metadata_from_headers(request) if replace == "REPLACE" else None
+    new_metadata = metadata_from_headers(request) if replace == "REPLACE" else None
     original = source_bucket.stored_objects.filter(key=source_key).first()
     original, source = open_current_version(original) if original else (None, None)
     if original is None:

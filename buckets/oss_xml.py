@@ -61,7 +61,7 @@ def bucket_element(bucket, region, endpoint_host):
             element("Location", f"oss-{region}"),
             element("Name", bucket.name),
             element("Region", region),
-            element("StorageClass", "Standard"),
+            element("StorageClass", bucket.storage_class),
         ],
     )
 
@@ -101,8 +101,17 @@ def bucket_info(bucket, region, endpoint_host):
     node = bucket_element(bucket, region, endpoint_host)
     node.append(owner_element(bucket.owner))
     node.append(element("AccessControlList", children=[element("Grant", bucket.acl)]))
-    node.append(element("DataRedundancyType", "LRS"))
-    node.append(element("Comment", ""))
+    for child in (
+        element("DataRedundancyType", bucket.data_redundancy),
+        element("Comment", ""),
+        element("AccessMonitor", "Disabled"),
+        element("TransferAcceleration", "Disabled"),
+        element("CrossRegionReplication", "Disabled"),
+        element("BlockPublicAccess", "false"),
+        # No server-side encryption is configured (and none can be: PutBucketEncryption is 501).
+        element("ServerSideEncryptionRule", children=[element("SSEAlgorithm", "None")]),
+    ):
+        node.append(child)
     return element("BucketInfo", children=[node])
 
 
@@ -194,8 +203,57 @@ def copy_result(obj):
     )
 
 
-def empty_multipart_upload_listing(
-    bucket_name,
+def _encoding_type(url_encoding):
+    return element("EncodingType", "url") if url_encoding else None
+
+
+def initiate_multipart_upload_result(upload, *, url_encoding):
+    return element(
+        "InitiateMultipartUploadResult",
+        children=[
+            _encoding_type(url_encoding),
+            element("Bucket", upload.bucket.name),
+            element("Key", _encoded(upload.key, url_encoding)),
+            element("UploadId", upload.upload_id),
+        ],
+    )
+
+
+def part_element(part):
+    return element(
+        "Part",
+        children=[
+            element("PartNumber", part.part_number),
+            element("LastModified", iso8601(part.last_modified)),
+            element("ETag", part.etag),
+            element("HashCrc64ecma", part.crc64),
+            element("Size", part.size),
+        ],
+    )
+
+
+def list_parts_result(upload, parts, *, marker, max_parts, truncated, url_encoding):
+    """ListPartsResult; NextPartNumberMarker is the last part listed (where the next page starts)."""
+    return element(
+        "ListPartsResult",
+        children=[
+            _encoding_type(url_encoding),
+            element("Bucket", upload.bucket.name),
+            element("Key", _encoded(upload.key, url_encoding)),
+            element("UploadId", upload.upload_id),
+            element("StorageClass", upload.bucket.storage_class),
+            element("PartNumberMarker", marker),
+            element("NextPartNumberMarker", parts[-1].part_number if parts else ""),
+            element("MaxParts", max_parts),
+            element("IsTruncated", "true" if truncated else "false"),
+            *(part_element(part) for part in parts),
+        ],
+    )
+
+
+def multipart_upload_listing(
+    bucket,
+    listing,
     *,
     prefix,
     delimiter,
@@ -204,22 +262,73 @@ def empty_multipart_upload_listing(
     max_uploads,
     url_encoding,
 ):
-    """ListMultipartUploadsResult with no Upload: every element oss2's parser requires."""
+    """ListMultipartUploadsResult: every element oss2's parser requires."""
     encode = lambda value: _encoded(value, url_encoding)  # noqa: E731
     children = [
-        element("Bucket", bucket_name),
+        _encoding_type(url_encoding),
+        element("Bucket", bucket.name),
         element("KeyMarker", encode(key_marker)),
         element("UploadIdMarker", upload_id_marker),
-        element("NextKeyMarker", ""),
-        element("NextUploadIdMarker", ""),
+        element("NextKeyMarker", encode(listing.next_key_marker)),
+        element("NextUploadIdMarker", listing.next_upload_id_marker),
         element("Delimiter", encode(delimiter)),
         element("Prefix", encode(prefix)),
         element("MaxUploads", max_uploads),
-        element("IsTruncated", "false"),
+        element("IsTruncated", "true" if listing.is_truncated else "false"),
     ]
-    if url_encoding:
-        children.insert(0, element("EncodingType", "url"))
+    children += [
+        element(
+            "Upload",
+            children=[
+                element("Key", encode(upload.key)),
+                element("UploadId", upload.upload_id),
+                element("StorageClass", bucket.storage_class),
+                element("Initiated", iso8601(upload.initiated)),
+            ],
+        )
+        for upload in listing.uploads
+    ]
+    children += [
+        element("CommonPrefixes", children=[element("Prefix", encode(folder))])
+        for folder in listing.common_prefixes
+    ]
     return element("ListMultipartUploadsResult", children=children)
+
+
+def complete_multipart_upload_result(obj, location, *, url_encoding):
+    return element(
+        "CompleteMultipartUploadResult",
+        children=[
+            _encoding_type(url_encoding),
+            element("Location", location),
+            element("Bucket", obj.bucket.name),
+            element("Key", _encoded(obj.key, url_encoding)),
+            element("ETag", obj.etag),
+        ],
+    )
+
+
+def copy_part_result(part):
+    return element(
+        "CopyPartResult",
+        children=[
+            element("LastModified", iso8601(part.last_modified)),
+            element("ETag", part.etag),
+        ],
+    )
+
+
+def empty_live_channel_listing(prefix, marker, max_keys):
+    return element(
+        "ListLiveChannelResult",
+        children=[
+            element("Prefix", prefix),
+            element("Marker", marker),
+            element("MaxKeys", max_keys),
+            element("IsTruncated", "false"),
+            element("NextMarker", ""),
+        ],
+    )
 
 
 def empty_tagging():

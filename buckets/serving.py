@@ -80,7 +80,7 @@ def object_headers(obj):
         "Last-Modified": http_date(obj.last_modified.timestamp()),
         "Accept-Ranges": "bytes",
         "x-oss-object-type": obj.object_type,
-        "x-oss-storage-class": "Standard",
+        "x-oss-storage-class": obj.bucket.storage_class,
     }
     if obj.crc64:  # objects stored before CRC-64 was kept have none
         headers["x-oss-hash-crc64ecma"] = obj.crc64

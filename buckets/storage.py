@@ -145,7 +145,7 @@ def ensure_room_for(length):
         )
 
 
-def _fsync_directory(path):
+def fsync_directory(path):
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -174,6 +174,7 @@ def commit_object(
     expect_blob=None,
     unless_deleted_since=None,
     last_modified=None,
+    multipart_etag="",
 ):
     """Atomically make the writer's bytes the object `key`; returns the row.
 
@@ -183,6 +184,7 @@ def commit_object(
     else ObjectChanged: an append must not lose a concurrent append. With
     unless_deleted_since, a delete of the key after that time wins: ObjectChanged.
     `last_modified` defaults to now (a mirror passes the time it already announced).
+    `multipart_etag` is the ETag CompleteMultipartUpload gives (any other write clears it).
     """
     if not writer.finished:
         writer.finish()
@@ -194,6 +196,7 @@ def commit_object(
         "size": writer.size,
         "md5": writer.md5_hex,
         "crc64": writer.crc64,
+        "multipart_etag": multipart_etag,
         "mirrored": mirrored,
         "last_modified": last_modified or timezone.now(),
         "content_type": metadata.content_type or "application/octet-stream",
@@ -206,7 +209,7 @@ def commit_object(
     }
     try:
         # The rename must be durable before a row points at it (power loss).
-        _fsync_directory(os.path.dirname(default_storage.path(blob)))
+        fsync_directory(os.path.dirname(default_storage.path(blob)))
         obj, old_blob = _point_row_at_blob(
             bucket,
             key,

@@ -1,7 +1,7 @@
 """OSS sub-resources this server does not implement, and what it answers for them.
 
 OSS picks the operation by the sub-resource a request names (`?tagging`, `?cors`,
-`?uploads`, ...). A request that names one this server lacks must never run as
+`?lifecycle`, ...). A request that names one this server lacks must never run as
 the plain PutObject, DeleteObject, DeleteBucket or ListObjects (SPEC §9): before
 routing, views.route_to_operation asks `answer()`. It gives OSS's own answer
 where "nothing of that kind is configured" is the truth and cheap (an empty tag
@@ -28,7 +28,6 @@ from buckets.oss_access import (
     get_bucket,
     owned_bucket,
     readable_bucket,
-    url_encoding_requested,
     writable_bucket,
 )
 from buckets.sub_resources import V1_SUB_RESOURCES
@@ -44,7 +43,6 @@ PARAMETERS = frozenset(
         "x-oss-request-payer",  # who is billed for the request; nobody is, here
     }
 )
-MAX_UPLOADS_LIMIT = 1000
 
 
 def answer(request, implemented, bucket_name=None, key=None):
@@ -100,26 +98,22 @@ def _bucket_tags(request, bucket_name):
     return oss_xml.xml_response(oss_xml.empty_tagging())
 
 
+def _live_channels(request, bucket_name):
+    """No RTMP live channels here: an empty ListLiveChannelResult, as for a bucket
+    that has none (oss2's test suite lists them in every tearDown)."""
+    owned_bucket(request, bucket_name)
+    return oss_xml.xml_response(
+        oss_xml.empty_live_channel_listing(
+            request.GET.get("prefix", ""),
+            request.GET.get("marker", ""),
+            count_parameter(request, "max-keys", default=100, low=1),
+        )
+    )
+
+
 def _bucket_versioning(request, bucket_name):
     owned_bucket(request, bucket_name)
     return oss_xml.xml_response(oss_xml.versioning_never_enabled())
-
-
-def _multipart_uploads(request, bucket_name):
-    """ListMultipartUploads: InitiateMultipartUpload is 501, so there are none."""
-    bucket = owned_bucket(request, bucket_name)
-    listing = oss_xml.empty_multipart_upload_listing(
-        bucket.name,
-        prefix=request.GET.get("prefix", ""),
-        delimiter=request.GET.get("delimiter", ""),
-        key_marker=request.GET.get("key-marker", ""),
-        upload_id_marker=request.GET.get("upload-id-marker", ""),
-        max_uploads=count_parameter(
-            request, "max-uploads", default=MAX_UPLOADS_LIMIT, low=1
-        ),
-        url_encoding=url_encoding_requested(request),
-    )
-    return oss_xml.xml_response(listing)
 
 
 def _existing_object(bucket, key):
@@ -146,15 +140,6 @@ def _object_acl(request, bucket_name, key):
     return oss_xml.xml_response(oss_xml.access_control_policy(bucket.owner, "default"))
 
 
-def _no_such_upload(request, bucket_name, key):
-    """ListParts / AbortMultipartUpload: no upload can exist (Initiate is 501)."""
-    if request.method == "GET":
-        readable_bucket(request, bucket_name)
-    else:
-        writable_bucket(request, bucket_name)
-    raise errors.no_such_upload(request.GET["uploadId"])
-
-
 def _version(request, bucket_name, key):
     """No versioning here, so every object is OSS's "null" version: versionId=null
     names the object itself (None: route as usual), any other id does not exist
@@ -178,7 +163,6 @@ def _version(request, bucket_name, key):
 # here; every other (level, method, unimplemented sub-resource) is 501. Nothing
 # that would set something is in this table.
 NOTHING_CONFIGURED = {
-    ("bucket", "GET", "uploads"): _multipart_uploads,
     ("bucket", "GET", "cors"): _not_configured(
         "NoSuchCORSConfiguration", "The CORS configuration does not exist."
     ),
@@ -194,6 +178,7 @@ NOTHING_CONFIGURED = {
     ),
     ("bucket", "GET", "tagging"): _bucket_tags,
     ("bucket", "GET", "versioning"): _bucket_versioning,
+    ("bucket", "GET", "live"): _live_channels,
     **{
         ("bucket", "DELETE", name): _nothing_to_delete
         for name in ("cors", "lifecycle", "policy", "encryption", "tagging")
@@ -201,8 +186,6 @@ NOTHING_CONFIGURED = {
     ("object", "GET", "tagging"): _object_tags,
     ("object", "DELETE", "tagging"): _delete_object_tags,
     ("object", "GET", "acl"): _object_acl,
-    ("object", "GET", "uploadId"): _no_such_upload,
-    ("object", "DELETE", "uploadId"): _no_such_upload,
     **{
         ("object", method, "versionId"): _version
         for method in ("GET", "HEAD", "DELETE")

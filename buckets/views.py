@@ -79,7 +79,13 @@ def route_to_operation(request, operations, *args):
     answer = unsupported.answer(request, implemented, *args)
     if answer is not None:
         return answer
-    sub_resource = next((name for name in request.GET if name in implemented), None)
+    # The first sub-resource named that this method implements (?partNumber&uploadId
+    # is UploadPart's as much as ?uploadId&partNumber); else the first named (405).
+    named = [name for name in request.GET if name in implemented]
+    sub_resource = next(
+        (name for name in named if (request.method, name) in operations),
+        named[0] if named else None,
+    )
     operation = operations.get((request.method, sub_resource))
     if operation is None:
         raise errors.method_not_allowed(request.method)

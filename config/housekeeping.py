@@ -7,6 +7,7 @@ import threading
 from django.conf import settings
 from django.db import connections
 
+from buckets.parts import abort_expired_uploads, sweep_orphan_part_files
 from buckets.storage import forget_old_deletions, sweep_temp_files
 from origin.flight import sweep_unheld_locks
 
@@ -14,7 +15,8 @@ logger = logging.getLogger(__name__)
 
 
 def sweep_once():
-    """One pass; returns (temporary files, lock files, deletion times) removed."""
+    """One pass; returns (temporary files, lock files, deletion times, expired
+    multipart uploads, orphaned part files) removed."""
     try:
         # A deletion time matters while a fetch that was waiting or running before it may commit.
         longest_fetch = (
@@ -27,6 +29,8 @@ def sweep_once():
             sweep_temp_files(),
             sweep_unheld_locks(),
             forget_old_deletions(longest_fetch),
+            abort_expired_uploads(settings.MULTIPART_MAX_AGE_SECONDS),
+            sweep_orphan_part_files(),
         )
     finally:
         connections.close_all()  # this thread's own connection
@@ -39,6 +43,12 @@ def _sweep_forever(stop):
             if any(removed[:2]):
                 logger.info(
                     "sweep removed %d temporary and %d lock file(s)", *removed[:2]
+                )
+            if any(removed[3:]):
+                logger.info(
+                    "sweep aborted %d expired multipart upload(s) and removed %d "
+                    "orphaned part file(s)",
+                    *removed[3:],
                 )
         except Exception:
             logger.exception("housekeeping sweep failed; trying again later")

@@ -6,7 +6,7 @@ origin/; buckets/ itself never imports origin/.
 
 from django.urls import path, re_path
 
-from buckets import bucket_operations, object_operations
+from buckets import bucket_operations, multipart, object_operations
 from buckets.names import RESERVED_BUCKET_NAMES
 from buckets.views import oss_endpoint, route_to_operation, service_view
 from origin import website_api
@@ -21,6 +21,7 @@ BUCKET_OPERATIONS = {
     ("GET", "bucketInfo"): bucket_operations.get_bucket_info,
     ("GET", "location"): bucket_operations.get_bucket_location,
     ("POST", "delete"): bucket_operations.delete_multiple_objects,
+    ("GET", "uploads"): multipart.list_multipart_uploads,
     ("GET", "website"): website_api.get_bucket_website,
     ("PUT", "website"): website_api.put_bucket_website,
     ("DELETE", "website"): website_api.delete_bucket_website,
@@ -33,6 +34,14 @@ OBJECT_OPERATIONS = {
     ("POST", "append"): object_operations.append_object,
     ("GET", "objectMeta"): object_operations.get_object_meta,
     ("HEAD", "objectMeta"): object_operations.get_object_meta,
+    ("POST", "uploads"): multipart.initiate_multipart_upload,
+    ("POST", "sequential"): multipart.initiate_multipart_upload,  # ?sequential&uploads
+    # UploadPart names both; whichever the query names first picks the route.
+    ("PUT", "uploadId"): multipart.upload_part,
+    ("PUT", "partNumber"): multipart.upload_part,
+    ("POST", "uploadId"): multipart.complete_multipart_upload,
+    ("DELETE", "uploadId"): multipart.abort_multipart_upload,
+    ("GET", "uploadId"): multipart.list_parts,
 }
 
 

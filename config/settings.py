@@ -85,6 +85,11 @@ MIRROR_QUEUE_SECONDS = float(env_str("MIRROR_QUEUE_SECONDS", "0.5"))
 MIN_FREE_BYTES = env_int("MIN_FREE_BYTES", 64 * 1024**2)
 # Each worker sweeps temporary files of dead processes (and very old ones) this often.
 TMP_SWEEP_SECONDS = float(env_str("TMP_SWEEP_SECONDS", "60"))
+# Multipart uploads neither completed nor aborted this long after they began are
+# aborted by that sweep, and their parts removed.
+MULTIPART_MAX_AGE_SECONDS = float(
+    env_str("MULTIPART_MAX_AGE_SECONDS", str(7 * 24 * 3600))
+)
 
 # Object bytes live under DATA_DIR/objects; partial writes under DATA_DIR/tmp.
 OBJECT_STORAGE_DIR = DATA_DIR / "objects"

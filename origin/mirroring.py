@@ -151,9 +151,7 @@ class MirrorFetch:
             ).response(self.request)
         handed_over = False
         try:
-            existing = StoredObject.objects.filter(
-                bucket=self.bucket, key=self.key
-            ).first()
+            existing = self.bucket.stored_objects.filter(key=self.key).first()
             if existing is not None:  # a fetch we waited for saved it
                 return serve_object(self.request, existing)
             earlier = self.flight.outcome_since(waiting_since)

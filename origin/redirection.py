@@ -4,7 +4,6 @@ the target key served from the same bucket."""
 from django.http import HttpResponse
 
 from buckets import errors
-from buckets.models import StoredObject
 from buckets.serving import serve_object
 
 
@@ -22,9 +21,7 @@ def redirect(request, target, decision):
 
 def serve_internal(request, target, decision):
     """Serve the decision's internal key from the same bucket (200), or NoSuchKey; no 3xx."""
-    obj = StoredObject.objects.filter(
-        bucket=target.bucket, key=decision.internal_key
-    ).first()
+    obj = target.bucket.stored_objects.filter(key=decision.internal_key).first()
     if obj is None:
         raise errors.no_such_key(target.key)
     return serve_object(request, obj)

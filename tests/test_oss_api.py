@@ -1644,3 +1644,56 @@ def test_crc64_uses_crcmods_c_extension():
     import crcmod.crcmod
 
     assert crcmod.crcmod._usingExtension
+
+
+def test_a_bucket_keeps_its_storage_class_and_redundancy(server, alice_auth):
+    bucket = oss_bucket(server, alice_auth, unique_name("ia"))
+    bucket.create_bucket(
+        oss2.BUCKET_ACL_PRIVATE,
+        oss2.models.BucketCreateConfig(oss2.BUCKET_STORAGE_CLASS_IA, "ZRS"),
+    )
+    bucket.put_object("a.txt", b"a")
+
+    info = bucket.get_bucket_info()
+
+    assert (info.storage_class, info.data_redundancy_type) == ("IA", "ZRS")
+    assert info.bucket_encryption_rule.sse_algorithm is None  # "None": not configured
+    assert bucket.head_object("a.txt").headers["x-oss-storage-class"] == "IA"
+    listed = {
+        b.name: b.storage_class
+        for b in oss2.BucketIterator(
+            oss2.Service(alice_auth, server.url, region=REGION)
+        )
+    }
+    assert listed[bucket.bucket_name] == "IA"
+
+
+@pytest.mark.parametrize(
+    ("storage_class", "message"),
+    [("Archive", "needs restores"), ("Glacier", "must be Standard or IA")],
+)
+def test_storage_classes_this_server_cannot_honour_are_refused(
+    server, alice_auth, storage_class, message
+):
+    bucket = oss_bucket(server, alice_auth, unique_name("cold"))
+
+    with pytest.raises(oss2.exceptions.ServerError) as refused:
+        bucket.create_bucket(
+            oss2.BUCKET_ACL_PRIVATE, oss2.models.BucketCreateConfig(storage_class)
+        )
+
+    assert (refused.value.status, refused.value.code) == (400, "InvalidArgument")
+    assert message in refused.value.message
+    with pytest.raises(oss2.exceptions.NoSuchBucket):
+        bucket.get_bucket_info()
+
+
+def test_list_buckets_with_a_tag_filter_lists_no_untagged_bucket(server, bucket):
+    response = signed_request(
+        server, server.alice, "GET", "", params={"tag-key": "team", "tag-value": "a"}
+    )
+
+    assert response.status_code == 200
+    assert "<Bucket>" not in response.text
+    everything = signed_request(server, server.alice, "GET", "")
+    assert f"<Name>{bucket.bucket_name}</Name>" in everything.text
