@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test test-faults reliability test-postgres install chromium nginx lint format bench
+.PHONY: run test test-faults test-oss2 reliability test-postgres install chromium nginx lint format bench
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ test: install chromium lint
 # The fault suite: live gunicorn servers, raw sockets, kill -9, a full tmpfs disk, nginx.
 test-faults: install nginx
 	DATA_DIR=$$(mktemp -d) $(VENV)/bin/pytest -n 2 --dist loadfile -m faults tests/faults $(PYTEST_ARGS)
+
+# oss2's own integration suite (from the pinned oss2 sdist) against this server, V1 and V4.
+test-oss2: install
+	$(PY) -m tests.oss2_suite.run_suite --auth both
 
 # The fault suite, recording tried / held per category in bench/RELIABILITY.md.
 reliability: install nginx

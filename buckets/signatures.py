@@ -399,13 +399,18 @@ def _check_v1(request, key, date_value, signature, key_id):
 
 def _verify_v4(request, fields, date_time, find_key, *, presigned, expires=""):
     key_id, date, region, product = _parse_credential(fields["Credential"])
-    if region != settings.OSS_REGION or product != "oss":
-        # A signature for another region (or product) is not one for this endpoint.
-        raise _bad_request(
-            f"Invalid signing region or product in the credential scope; expected {settings.OSS_REGION}/oss.",
-            "Credential",
-            fields["Credential"],
-        )
+    # A signature for another region (or product) is not one for this endpoint;
+    # the messages are OSS's own.
+    for part, expected, name in (
+        (region, settings.OSS_REGION, "region"),
+        (product, "oss", "product"),
+    ):
+        if part != expected:
+            raise _bad_request(
+                f"The signing {name} in credential is invalid.",
+                "Credential",
+                fields["Credential"],
+            )
     timestamp = _parse_v4_time(date_time)
     if date_time[:8] != date:
         raise _bad_request(

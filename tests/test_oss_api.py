@@ -1594,6 +1594,7 @@ def test_a_v4_signature_for_another_region_is_refused(server, bucket, region):
         foreign.get_bucket_info()
 
     assert (refused.value.status, refused.value.code) == (400, "InvalidArgument")
+    assert refused.value.message == "The signing region in credential is invalid."
     assert f"/{region}/oss/" in refused.value.details["ArgumentValue"]
     assert bucket.get_bucket_info().name == bucket.bucket_name  # its own region works
 
