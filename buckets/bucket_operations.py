@@ -31,6 +31,7 @@ from buckets.oss_access import (
     writable_bucket,
 )
 from buckets.storage import delete_key
+from buckets.tagging import buckets_with_tag
 
 
 def _region():
@@ -63,9 +64,7 @@ def list_buckets(request):
     if prefix != prefix.lower():
         # Names are lower-case; SQLite's LIKE would match prefix "LB-" to "lb-one".
         buckets = buckets.none()
-    if "tag-key" in request.GET or "tag-value" in request.GET:
-        # No bucket has tags (PutBucketTagging is not built): a tag filter matches none.
-        buckets = buckets.none()
+    buckets = buckets_with_tag(buckets, request)
     page = list(buckets[: max_keys + 1])
     truncated = len(page) > max_keys
     page = page[:max_keys]

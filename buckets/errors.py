@@ -57,6 +57,8 @@ class OssError(Exception):
             response.content = body
         response["Content-Length"] = str(len(response.content))
         response["x-oss-request-id"] = request_id
+        if "EC" in self.details:  # OSS's error code detail, also as a header
+            response["x-oss-ec"] = self.details["EC"]
         for name, value in self.headers.items():
             response[name] = value
         return response
@@ -69,7 +71,13 @@ def no_such_bucket(name):
 
 
 def no_such_key(key):
-    return OssError(404, "NoSuchKey", "The specified key does not exist.", Key=key)
+    return OssError(
+        404,
+        "NoSuchKey",
+        "The specified key does not exist.",
+        Key=key,
+        EC="0026-00000001",  # OSS's EC for it; SDKs expose it
+    )
 
 
 def access_denied(

@@ -1,4 +1,5 @@
 import base64
+import datetime
 import hashlib
 import secrets
 import string
@@ -51,6 +52,8 @@ class Bucket(models.Model):
         max_length=3, choices=Redundancy.choices, default=Redundancy.LRS
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # PutBucketTagging's tags, {key: value} (checked by buckets.tagging).
+    tags = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -112,6 +115,9 @@ class StoredObject(models.Model):
     )  # Normal | Appendable | Multipart
     # A multipart object's ETag is not its MD5 but "<MD5 of the parts' MD5s>-<parts>".
     multipart_etag = models.CharField(max_length=40, blank=True)
+    # Object tags, {key: value} (checked by buckets.tagging); changing them changes
+    # neither the bytes nor last_modified.
+    tags = models.JSONField(default=dict, blank=True)
 
     # Saved metadata fields and the response headers they become (SPEC §4).
     METADATA_HEADERS = {
@@ -297,3 +303,148 @@ class UploadedPart(models.Model):
     @property
     def etag(self):
         return f'"{self.md5.upper()}"'
+
+
+class LifecycleRule(models.Model):
+    """One rule of a bucket's lifecycle configuration (PutBucketLifecycle), in the
+    order sent; each field is one element of it. The lifecycle job applies them
+    (buckets/lifecycle_job.py); buckets/lifecycle.py parses and writes the XML."""
+
+    class Status(models.TextChoices):
+        ENABLED = "Enabled", "Enabled"
+        DISABLED = "Disabled", "Disabled"
+
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.CASCADE, related_name="lifecycle_rules"
+    )
+    position = models.PositiveIntegerField()
+    rule_id = models.CharField("ID", max_length=255)
+    prefix = models.CharField(max_length=1023, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices)
+    # Expiration: at most one of the three is set.
+    expiration_days = models.PositiveIntegerField(null=True, blank=True)
+    # <Date>: from that day on, every matching object, whatever its age.
+    expiration_date = models.DateField(null=True, blank=True)
+    expiration_created_before_date = models.DateField(null=True, blank=True)
+    # AbortMultipartUpload: at most one of the two is set.
+    abort_days = models.PositiveIntegerField(null=True, blank=True)
+    abort_created_before_date = models.DateField(null=True, blank=True)
+    # <Filter> as sent (oss2 sends an empty one whenever it has a filter object).
+    has_filter = models.BooleanField(default=False)
+    object_size_greater_than = models.BigIntegerField(null=True, blank=True)
+    object_size_less_than = models.BigIntegerField(null=True, blank=True)
+    # <Not> elements, [{"prefix": ..., "tag": [key, value] or None}]: objects under
+    # the prefix (and with the tag, when one is given) are left alone.
+    filter_not = models.JSONField(default=list, blank=True)
+    # <Tag> elements, [[key, value], ...]: only objects with all these tags expire.
+    tags = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["bucket", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket", "rule_id"], name="unique_lifecycle_rule_id"
+            ),
+            models.UniqueConstraint(
+                fields=["bucket", "position"], name="unique_lifecycle_rule_position"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.rule_id} on {self.bucket_id}"
+
+    @property
+    def expires_objects(self):
+        return any(
+            value is not None
+            for value in (
+                self.expiration_days,
+                self.expiration_date,
+                self.expiration_created_before_date,
+            )
+        )
+
+    @property
+    def aborts_uploads(self):
+        return self.abort_days is not None or self.abort_created_before_date is not None
+
+    def expiry_cutoff(self, now):
+        """Objects last modified before this expire at `now` (None: none do yet)."""
+        if self.expiration_date is not None:
+            # From that day on every matching object goes, whatever its age.
+            return now if now >= _midnight_utc(self.expiration_date) else None
+        return _cutoff(now, self.expiration_days, self.expiration_created_before_date)
+
+    def abort_cutoff(self, now):
+        """Uploads untouched since before this are aborted at `now` (None: none are)."""
+        return _cutoff(now, self.abort_days, self.abort_created_before_date)
+
+    def selects(self, obj):
+        """The conditions a query cannot easily ask: tags, and the Not exclusions."""
+        tags = obj.tags or {}
+        if any(tags.get(key) != value for key, value in self.tags):
+            return False
+        for not_ in self.filter_not:
+            tag = not_["tag"]
+            if obj.key.startswith(not_["prefix"]) and (
+                tag is None or tags.get(tag[0]) == tag[1]
+            ):
+                return False
+        return True
+
+
+def _midnight_utc(date):
+    return datetime.datetime.combine(date, datetime.time(), tzinfo=datetime.UTC)
+
+
+def _cutoff(now, days, before_date):
+    if before_date is not None:
+        return _midnight_utc(before_date)
+    if days is None:
+        return None
+    try:
+        return now - datetime.timedelta(days=days)
+    except OverflowError:
+        return None  # more days than the calendar has had: nothing is that old
+
+
+class ScheduledJob(models.Model):
+    """When a periodic job last started, shared by every worker and server: the
+    one whose conditional update moves it on runs the job (buckets/lifecycle_job.py)."""
+
+    name = models.CharField(max_length=64, unique=True)
+    last_started = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.name} last started {self.last_started}"
+
+
+class CorsConfiguration(models.Model):
+    """A bucket's CORS rules (PutBucketCors), matched in order (buckets/cors.py)."""
+
+    bucket = models.OneToOneField(
+        Bucket, on_delete=models.CASCADE, related_name="cors_configuration"
+    )
+    # One dict of cors.CorsRule's fields per rule.
+    rules = models.JSONField(default=list)
+    response_vary = models.BooleanField(default=False)
+
+    def __str__(self):
+        return f"CORS of {self.bucket_id}"
+
+
+class RefererConfiguration(models.Model):
+    """A bucket's hotlink protection (PutBucketReferer): the fields of
+    referer.RefererPolicy. No row means OSS's default, which allows everything."""
+
+    bucket = models.OneToOneField(
+        Bucket, on_delete=models.CASCADE, related_name="referer_configuration"
+    )
+    allow_empty = models.BooleanField(default=True)
+    allow_truncate_query_string = models.BooleanField(default=True)
+    truncate_path = models.BooleanField(default=False)
+    referers = models.JSONField(default=list)
+    blacklist = models.JSONField(default=list)
+
+    def __str__(self):
+        return f"Referer configuration of {self.bucket_id}"

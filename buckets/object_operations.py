@@ -6,6 +6,7 @@ raises OssError for anything it refuses.
 """
 
 import base64
+import dataclasses
 import hashlib
 from urllib.parse import unquote
 
@@ -29,6 +30,7 @@ from buckets.oss_access import (
     readable_bucket,
     writable_bucket,
 )
+from buckets.referer import check_referer
 from buckets.serving import serve_object
 from buckets.storage import (
     CHUNK_SIZE,
@@ -41,6 +43,7 @@ from buckets.storage import (
     open_blob,
     open_current_version,
 )
+from buckets.tagging import tags_for_copy, tags_from_header
 
 MAX_OBJECT_BYTES = 5 * 1024**3  # OSS's single PUT limit
 MAX_USER_META_BYTES = 8 * 1024
@@ -60,6 +63,7 @@ def get_object(request, bucket_name, key):
         # Before the access check, so that Back-to-Origin sees a denied GET too.
         request.oss_get_object = ObjectRequest(bucket=bucket, key=key)
     check_readable(request, bucket)
+    check_referer(request, bucket)
     checked_key(key)  # after it: a denied request is AccessDenied whatever its key
     obj = bucket.stored_objects.filter(key=key).first()
     if obj is None:
@@ -74,6 +78,7 @@ def get_object(request, bucket_name, key):
 
 def get_object_meta(request, bucket_name, key):
     bucket = readable_bucket(request, bucket_name)
+    check_referer(request, bucket)
     obj = bucket.stored_objects.filter(key=checked_key(key)).first()
     if obj is None:
         raise errors.no_such_key(key)
@@ -84,7 +89,9 @@ def get_object_meta(request, bucket_name, key):
     return response
 
 
-def metadata_from_headers(request):
+def metadata_from_headers(request, *, tags=None):
+    """What PutObject stores from the request's headers; the tags are x-oss-tagging's
+    unless `tags` is given."""
     values = {
         field: request.headers.get(header, "")
         for field, header in StoredObject.METADATA_HEADERS.items()
@@ -103,7 +110,9 @@ def metadata_from_headers(request):
         raise errors.invalid_argument(
             "User metadata (x-oss-meta-*) is limited to 8 KB.", "x-oss-meta-*", ""
         )
-    return ObjectMetadata(user_meta=user_meta, **values)
+    if tags is None:
+        tags = tags_from_header(request)
+    return ObjectMetadata(user_meta=user_meta, tags=tags, **values)
 
 
 def put_object(request, bucket_name, key):
@@ -222,6 +231,7 @@ def _metadata_of(obj):
     return ObjectMetadata(
         **{field: getattr(obj, field) for field in StoredObject.METADATA_HEADERS},
         user_meta=dict(obj.user_meta),
+        tags=dict(obj.tags),
     )
 
 
@@ -232,15 +242,20 @@ def copy_object(request, bucket_name, key):
     source_bucket_name, _, source_key = copy_source.lstrip("/").partition("/")
     source_bucket = readable_bucket(request, source_bucket_name)
     replace = request.headers.get("x-oss-metadata-directive", "COPY").upper()
-    new_metadata = metadata_from_headers(request) if replace == "REPLACE" else None
     original = source_bucket.stored_objects.filter(key=source_key).first()
     original, source = open_current_version(original) if original else (None, None)
     if original is None:
         raise errors.no_such_key(source_key)
     with source, ObjectWriter() as writer:
+        # Tags follow their own directive, not the metadata's.
+        tags = tags_for_copy(request, original)
+        metadata = (
+            metadata_from_headers(request, tags=tags)
+            if replace == "REPLACE"
+            else dataclasses.replace(_metadata_of(original), tags=tags)
+        )
         ensure_room_for(original.size)
         writer.write_from(source, original.size)
-        metadata = new_metadata or _metadata_of(original)
         obj = commit_object(bucket, key, writer, metadata)
     return oss_xml.xml_response(oss_xml.copy_result(obj))
 

@@ -53,7 +53,10 @@ def request_user(request):
 
 def get_bucket(name):
     try:
-        return Bucket.objects.select_related("owner").get(name=name)
+        # The Referer configuration joins in: a read checks it (buckets/referer.py).
+        return Bucket.objects.select_related("owner", "referer_configuration").get(
+            name=name
+        )
     except Bucket.DoesNotExist:
         raise errors.no_such_bucket(name) from None
 

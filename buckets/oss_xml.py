@@ -331,8 +331,22 @@ def empty_live_channel_listing(prefix, marker, max_keys):
     )
 
 
-def empty_tagging():
-    return element("Tagging", children=[element("TagSet")])
+def tagging(tags):
+    """GetObjectTagging's and GetBucketTagging's answer for {key: value}."""
+    return element(
+        "Tagging",
+        children=[
+            element(
+                "TagSet",
+                children=[
+                    element(
+                        "Tag", children=[element("Key", key), element("Value", value)]
+                    )
+                    for key, value in tags.items()
+                ],
+            )
+        ],
+    )
 
 
 def versioning_never_enabled():

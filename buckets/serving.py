@@ -90,6 +90,8 @@ def object_headers(obj):
     )
     if obj.mirrored:
         headers["x-oss-tag"] = "MIRROR"
+    if obj.tags:
+        headers["x-oss-tagging-count"] = str(len(obj.tags))
     return headers
 
 

@@ -400,17 +400,26 @@ def _check_v1(request, key, date_value, signature, key_id):
 def _verify_v4(request, fields, date_time, find_key, *, presigned, expires=""):
     key_id, date, region, product = _parse_credential(fields["Credential"])
     # A signature for another region (or product) is not one for this endpoint;
-    # the messages are OSS's own.
+    # the messages (and EC) are OSS's own.
     for part, expected, name in (
         (region, settings.OSS_REGION, "region"),
         (product, "oss", "product"),
     ):
-        if part != expected:
+        if part == expected:
+            continue
+        if presigned:
             raise _bad_request(
                 f"The signing {name} in credential is invalid.",
                 "Credential",
                 fields["Credential"],
             )
+        error = _bad_request(
+            f"Invalid signing {name} in Authorization header.",
+            "Credential",
+            fields["Credential"],
+        )
+        error.details["EC"] = "0002-00000226"
+        raise error
     timestamp = _parse_v4_time(date_time)
     if date_time[:8] != date:
         raise _bad_request(

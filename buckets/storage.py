@@ -44,6 +44,8 @@ class ObjectMetadata:
     cache_control: str = ""
     expires: str = ""
     user_meta: dict = field(default_factory=dict)
+    # Object tags: a write without them clears the old ones, as on OSS.
+    tags: dict = field(default_factory=dict)
 
 
 class _TemporaryFile(File):
@@ -206,6 +208,7 @@ def commit_object(
         "cache_control": metadata.cache_control,
         "expires": metadata.expires,
         "user_meta": metadata.user_meta,
+        "tags": metadata.tags,
     }
     try:
         # The rename must be durable before a row points at it (power loss).
@@ -272,17 +275,32 @@ def delete_object(obj):
     delete_key(obj.bucket, obj.key)
 
 
-def delete_key(bucket, key):
+def delete_key(bucket, key, *, expect_blob=None):
     """Delete the object `key` if there is one, and remember when, so that a mirror
-    fetch of it that is still running does not bring it back (see commit_object)."""
+    fetch of it that is still running does not bring it back (see commit_object).
+
+    With expect_blob, only while the object still has those bytes: the lifecycle
+    job must not delete an object rewritten since it judged it expired. Returns
+    whether this call deleted an object (of two concurrent calls, one does)."""
     with transaction.atomic():
-        obj = StoredObject.objects.filter(bucket=bucket, key=key).first()
+        current = StoredObject.objects.filter(bucket=bucket, key=key)
+        if expect_blob is not None:
+            current = current.filter(blob=expect_blob)
+        obj = current.first()
+        deleted = False
         if obj is not None:
-            obj.delete()
+            _, per_model = StoredObject.objects.filter(
+                pk=obj.pk, blob=obj.blob
+            ).delete()
+            deleted = per_model.get(StoredObject._meta.label, 0) > 0
+        if deleted:
             transaction.on_commit(lambda: delete_blob(obj.blob))
+        elif expect_blob is not None:
+            return False
         DeletedKey.objects.update_or_create(
             bucket=bucket, key=key, defaults={"deleted_at": timezone.now()}
         )
+    return deleted
 
 
 def delete_blob(blob):

@@ -1,11 +1,11 @@
 """OSS sub-resources this server does not implement, and what it answers for them.
 
-OSS picks the operation by the sub-resource a request names (`?tagging`, `?cors`,
-`?lifecycle`, ...). A request that names one this server lacks must never run as
+OSS picks the operation by the sub-resource a request names (`?symlink`,
+`?worm`, ...). A request that names one this server lacks must never run as
 the plain PutObject, DeleteObject, DeleteBucket or ListObjects (SPEC §9): before
 routing, views.route_to_operation asks `answer()`. It gives OSS's own answer
-where "nothing of that kind is configured" is the truth and cheap (an empty tag
-set, 404 NoSuchCORSConfiguration, ...), so SDK clients keep working, and 501
+where "nothing of that kind is configured" is the truth and cheap (no live
+channels, 404 NoSuchLifecycle, ...), so SDK clients keep working, and 501
 NotImplemented for everything else, above all for anything that would set
 something.
 
@@ -93,11 +93,6 @@ def _nothing_to_delete(request, bucket_name):
     return empty_response(204)
 
 
-def _bucket_tags(request, bucket_name):
-    owned_bucket(request, bucket_name)
-    return oss_xml.xml_response(oss_xml.empty_tagging())
-
-
 def _live_channels(request, bucket_name):
     """No RTMP live channels here: an empty ListLiveChannelResult, as for a bucket
     that has none (oss2's test suite lists them in every tearDown)."""
@@ -121,16 +116,6 @@ def _existing_object(bucket, key):
     if obj is None:
         raise errors.no_such_key(key)
     return obj
-
-
-def _object_tags(request, bucket_name, key):
-    _existing_object(readable_bucket(request, bucket_name), key)
-    return oss_xml.xml_response(oss_xml.empty_tagging())
-
-
-def _delete_object_tags(request, bucket_name, key):
-    _existing_object(writable_bucket(request, bucket_name), key)
-    return empty_response(204)
 
 
 def _object_acl(request, bucket_name, key):
@@ -163,12 +148,6 @@ def _version(request, bucket_name, key):
 # here; every other (level, method, unimplemented sub-resource) is 501. Nothing
 # that would set something is in this table.
 NOTHING_CONFIGURED = {
-    ("bucket", "GET", "cors"): _not_configured(
-        "NoSuchCORSConfiguration", "The CORS configuration does not exist."
-    ),
-    ("bucket", "GET", "lifecycle"): _not_configured(
-        "NoSuchLifecycle", "The lifecycle configuration does not exist."
-    ),
     ("bucket", "GET", "policy"): _not_configured(
         "NoSuchBucketPolicy", "The bucket policy does not exist."
     ),
@@ -176,15 +155,12 @@ NOTHING_CONFIGURED = {
         "NoSuchServerSideEncryptionRule",
         "The server-side encryption configuration does not exist.",
     ),
-    ("bucket", "GET", "tagging"): _bucket_tags,
     ("bucket", "GET", "versioning"): _bucket_versioning,
     ("bucket", "GET", "live"): _live_channels,
     **{
         ("bucket", "DELETE", name): _nothing_to_delete
-        for name in ("cors", "lifecycle", "policy", "encryption", "tagging")
+        for name in ("policy", "encryption")
     },
-    ("object", "GET", "tagging"): _object_tags,
-    ("object", "DELETE", "tagging"): _delete_object_tags,
     ("object", "GET", "acl"): _object_acl,
     **{
         ("object", method, "versionId"): _version

@@ -13,7 +13,7 @@ from django.db import connection
 from django.http import HttpResponseRedirect, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from buckets import errors, signatures, storage, unsupported
+from buckets import cors, errors, signatures, storage, unsupported
 from buckets.body import PATH_NOT_UTF8
 from buckets.bucket_operations import list_buckets
 from buckets.models import AccessKey, Bucket
@@ -28,7 +28,12 @@ def oss_endpoint(view):
         request.oss_request_id = errors.new_request_id()
         try:
             _check_path_is_utf8(request)
-            request.oss_user = _signed_user(request, kwargs.get("bucket_name"))
+            # A CORS preflight is never signed: it goes to the URL the browser is
+            # about to call, and a signed URL's signature is for that other method.
+            preflight = request.method == "OPTIONS"
+            request.oss_user = (
+                None if preflight else _signed_user(request, kwargs.get("bucket_name"))
+            )
             response = view(request, *args, **kwargs)
         except Exception as error:  # noqa: BLE001 - every failure is an OSS error document
             return errors.from_exception(error).response(request)
@@ -74,6 +79,9 @@ def _check_path_is_utf8(request):
 def route_to_operation(request, operations, *args):
     """Run the operation `operations` maps (method, sub-resource) to; None is the
     plain resource."""
+    if request.method == "OPTIONS":
+        # A CORS preflight, for whatever URL (and query) the browser is about to call.
+        return cors.preflight(request, *args)
     implemented = {sub for _method, sub in operations if sub}
     # Other OSS sub-resources never run as the plain operation (SPEC §9).
     answer = unsupported.answer(request, implemented, *args)

@@ -7,6 +7,7 @@ import threading
 from django.conf import settings
 from django.db import connections
 
+from buckets.lifecycle_job import run_if_due
 from buckets.parts import abort_expired_uploads, sweep_orphan_part_files
 from buckets.storage import forget_old_deletions, sweep_temp_files
 from origin.flight import sweep_unheld_locks
@@ -36,6 +37,23 @@ def sweep_once():
         connections.close_all()  # this thread's own connection
 
 
+def lifecycle_if_due():
+    """Apply the buckets' lifecycle rules if no worker (of any server) has within
+    LIFECYCLE_INTERVAL_SECONDS; returns the outcome, or None if it was not due."""
+    try:
+        outcome = run_if_due()
+    finally:
+        connections.close_all()  # this thread's own connection
+    if outcome is not None and (outcome.deleted_objects or outcome.aborted_uploads):
+        logger.info(
+            "lifecycle deleted %d expired object(s) and aborted %d expired multipart "
+            "upload(s)",
+            outcome.deleted_objects,
+            outcome.aborted_uploads,
+        )
+    return outcome
+
+
 def _sweep_forever(stop):
     while True:
         try:
@@ -52,6 +70,10 @@ def _sweep_forever(stop):
                 )
         except Exception:
             logger.exception("housekeeping sweep failed; trying again later")
+        try:
+            lifecycle_if_due()
+        except Exception:
+            logger.exception("lifecycle run failed; trying again next interval")
         if stop.wait(settings.TMP_SWEEP_SECONDS):
             return
 

@@ -6,7 +6,15 @@ origin/; buckets/ itself never imports origin/.
 
 from django.urls import path, re_path
 
-from buckets import bucket_operations, multipart, object_operations
+from buckets import (
+    bucket_operations,
+    cors,
+    lifecycle,
+    multipart,
+    object_operations,
+    referer,
+    tagging,
+)
 from buckets.names import RESERVED_BUCKET_NAMES
 from buckets.views import oss_endpoint, route_to_operation, service_view
 from origin import website_api
@@ -25,6 +33,17 @@ BUCKET_OPERATIONS = {
     ("GET", "website"): website_api.get_bucket_website,
     ("PUT", "website"): website_api.put_bucket_website,
     ("DELETE", "website"): website_api.delete_bucket_website,
+    ("GET", "cors"): cors.get_bucket_cors,
+    ("PUT", "cors"): cors.put_bucket_cors,
+    ("DELETE", "cors"): cors.delete_bucket_cors,
+    ("GET", "referer"): referer.get_bucket_referer,
+    ("PUT", "referer"): referer.put_bucket_referer,
+    ("GET", "tagging"): tagging.get_bucket_tagging,
+    ("PUT", "tagging"): tagging.put_bucket_tagging,
+    ("DELETE", "tagging"): tagging.delete_bucket_tagging,
+    ("GET", "lifecycle"): lifecycle.get_bucket_lifecycle,
+    ("PUT", "lifecycle"): lifecycle.put_bucket_lifecycle,
+    ("DELETE", "lifecycle"): lifecycle.delete_bucket_lifecycle,
 }
 OBJECT_OPERATIONS = {
     ("GET", None): object_operations.get_object,
@@ -42,6 +61,9 @@ OBJECT_OPERATIONS = {
     ("POST", "uploadId"): multipart.complete_multipart_upload,
     ("DELETE", "uploadId"): multipart.abort_multipart_upload,
     ("GET", "uploadId"): multipart.list_parts,
+    ("GET", "tagging"): tagging.get_object_tagging,
+    ("PUT", "tagging"): tagging.put_object_tagging,
+    ("DELETE", "tagging"): tagging.delete_object_tagging,
 }
 
 

@@ -90,6 +90,9 @@ TMP_SWEEP_SECONDS = float(env_str("TMP_SWEEP_SECONDS", "60"))
 MULTIPART_MAX_AGE_SECONDS = float(
     env_str("MULTIPART_MAX_AGE_SECONDS", str(7 * 24 * 3600))
 )
+# Buckets' lifecycle rules are applied (expired objects deleted, expired multipart
+# uploads aborted) by that sweep at most this often, across all workers and servers.
+LIFECYCLE_INTERVAL_SECONDS = float(env_str("LIFECYCLE_INTERVAL_SECONDS", "3600"))
 
 # Object bytes live under DATA_DIR/objects; partial writes under DATA_DIR/tmp.
 OBJECT_STORAGE_DIR = DATA_DIR / "objects"
@@ -122,6 +125,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Outside Back-to-Origin, so that what it answers gets CORS headers too.
+    "buckets.cors.CorsHeadersMiddleware",
     "origin.middleware.BackToOriginMiddleware",
 ]
 

@@ -295,7 +295,9 @@ def test_a_missing_key_is_no_such_key(client, public_bucket):
         "RequestId": response["x-oss-request-id"],
         "HostId": "testserver",
         "Key": "missing/file.txt",
+        "EC": "0026-00000001",
     }
+    assert response["x-oss-ec"] == "0026-00000001"
 
 
 def test_the_owner_gets_no_such_key_for_a_missing_key_in_a_private_bucket(
@@ -357,7 +359,7 @@ def test_a_key_with_a_nul_byte_still_gets_well_formed_error_xml(client, hello):
     assert "must not contain the NUL character" in error_fields(response)["Message"]
 
 
-@pytest.mark.parametrize("method", ["post", "patch", "options"])
+@pytest.mark.parametrize("method", ["post", "patch"])
 def test_methods_the_object_url_does_not_know_are_not_allowed(method, client, hello):
     response = getattr(client, method)("/alice-public/hello.txt")
 
@@ -369,6 +371,19 @@ def test_methods_the_object_url_does_not_know_are_not_allowed(method, client, he
         "HostId": "testserver",
         "Method": method.upper(),
     }
+
+
+def test_options_on_an_object_is_a_cors_preflight(client, hello):
+    """OPTIONS is the browser's CORS preflight (tests/test_cors_referer.py): with no
+    CORS rules on the bucket it is refused as OSS refuses it."""
+    response = client.options(
+        "/alice-public/hello.txt",
+        headers={"Origin": "http://app.test", "Access-Control-Request-Method": "GET"},
+    )
+
+    assert response.status_code == 403
+    assert error_fields(response)["Code"] == "AccessForbidden"
+    assert "Access-Control-Allow-Origin" not in response
 
 
 @pytest.mark.parametrize("method", ["put", "post", "delete"])
