@@ -142,6 +142,7 @@ class RuleForm(forms.ModelForm):
     return_headers = HeaderListField(
         pairs=True, label=HEADER_LIST_LABELS["return_headers"]
     )
+    mirror_tags = HeaderListField(pairs=True, label="Tags for saved copies")
     # Write-only: never rendered back (not even after an error), sealed by the model.
     auth_access_key_secret = forms.CharField(
         label="Origin AccessKey secret",
@@ -157,6 +158,7 @@ class RuleForm(forms.ModelForm):
         "remove_headers",
         "set_headers",
         "return_headers",
+        "mirror_tags",
         "alternates",
     )
     # Mirroring's Advanced group (SPEC §10); MirrorSNI is always on, so not shown.
@@ -170,6 +172,7 @@ class RuleForm(forms.ModelForm):
         "keep_origin_last_modified",
         "pass_original_slashes",
         "return_headers",
+        "mirror_tags",
         "auth_type",
         "auth_access_key_id",
         "auth_access_key_secret",
@@ -207,6 +210,7 @@ class RuleForm(forms.ModelForm):
             "keep_origin_last_modified",
             "pass_original_slashes",
             "return_headers",
+            "mirror_tags",
             "auth_type",
             "auth_access_key_id",
             "auth_region",

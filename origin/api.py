@@ -50,6 +50,9 @@ class RuleSerializer(serializers.ModelSerializer):
     )
     set_headers = HeaderPairField(required=False, help_text="[[name, value], ...]")
     return_headers = HeaderPairField(required=False, help_text="[[name, value], ...]")
+    mirror_tags = HeaderPairField(
+        required=False, help_text="[[key, value], ...] object tags of saved copies"
+    )
     alternates = serializers.ListField(
         child=serializers.ListField(min_length=2, max_length=2),
         required=False,

@@ -64,6 +64,7 @@ def _mirror_answer(decision):
         if rule.keep_origin_last_modified
         else "the time of the fetch",
         "return_headers": dict(rule.return_headers),
+        "tags": dict(rule.tags),
         "head_mirrored": rule.mirror_head,
     }
 

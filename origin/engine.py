@@ -159,6 +159,7 @@ class Rule:
     keep_origin_last_modified: bool = False
     pass_original_slashes: bool = False
     return_headers: tuple = ()  # (name, value) pairs added to the mirrored answer
+    tags: tuple = ()  # (key, value) object tags set on the saved copy (MirrorTaggings)
     auth: OriginAuth | None = None
     # Redirection
     redirect_type: str = "External"

@@ -104,6 +104,7 @@ def _saved_metadata(headers, rule):
     values["content_type"] = values["content_type"] or "application/octet-stream"
     if rule.save_origin_meta:
         values["user_meta"] = _origin_user_meta(headers)
+    values["tags"] = dict(rule.tags)  # MirrorTaggings
     return ObjectMetadata(**values)
 
 

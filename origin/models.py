@@ -15,7 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils.text import capfirst
 
+from buckets.errors import OssError
 from buckets.models import Bucket, seal_secret
+from buckets.tagging import object_tags
 from origin import engine, rule_checks
 
 # Labels of the header lists, as the console shows them.
@@ -151,6 +153,9 @@ class BackToOriginRule(models.Model):
     )  # MirrorPassOriginalSlashes
     send_sni = models.BooleanField("Send SNI", default=True)  # MirrorSNI
     return_headers = _list_field()  # MirrorReturnHeaders: [[name, value], ...]
+    mirror_tags = (
+        _list_field()
+    )  # MirrorTaggings: [[key, value], ...] set on saved copies
     # MirrorAuth: the origin request is signed so a private bucket can be the origin.
     auth_type = models.CharField(
         "Origin authentication",
@@ -212,6 +217,7 @@ class BackToOriginRule(models.Model):
         "pass_original_slashes",
         "send_sni",
         "return_headers",
+        "mirror_tags",
         "auth_type",
         "auth_access_key_id",
         "auth_sealed_secret",
@@ -292,6 +298,7 @@ class BackToOriginRule(models.Model):
             if self.pass_original_slashes:
                 parts.append("keep //")
             parts += [f"return {name}: {value}" for name, value in self.return_headers]
+            parts += [f"tag {key}={value}" for key, value in self.mirror_tags]
             if self.auth_type:
                 parts.append(f"signed {self.auth_type} as {self.auth_access_key_id}")
         else:
@@ -369,6 +376,7 @@ class BackToOriginRule(models.Model):
                     self.return_headers, labels["return_headers"]
                 ),
             )
+            check("mirror_tags", self._clean_mirror_tags)
             check("send_sni", self._clean_send_sni)
             check("proxy_only", self._clean_proxy_only)
             self._clean_auth(check)
@@ -485,6 +493,21 @@ class BackToOriginRule(models.Model):
         self.alternates = rule_checks.check_alternates(
             self.alternates, "Alternate origin"
         )
+
+    def _clean_mirror_tags(self):
+        pairs = self.mirror_tags
+        if not isinstance(pairs, list) or not all(
+            isinstance(pair, list | tuple)
+            and len(pair) == 2
+            and all(isinstance(part, str) for part in pair)
+            for pair in pairs
+        ):
+            raise ValidationError("Tags: expected a list of [key, value] pairs.")
+        try:
+            object_tags(pairs)  # the same rules as PutObjectTagging
+        except OssError as error:
+            raise ValidationError(f"Tags: {error.message}") from None
+        self.mirror_tags = [list(pair) for pair in pairs]
 
     def _clean_send_sni(self):
         if not self.send_sni:
@@ -723,6 +746,7 @@ class BackToOriginRule(models.Model):
             keep_origin_last_modified=self.keep_origin_last_modified,
             pass_original_slashes=self.pass_original_slashes,
             return_headers=tuple((name, value) for name, value in self.return_headers),
+            tags=tuple((key, value) for key, value in self.mirror_tags),
             auth=engine.OriginAuth(
                 self.auth_type,
                 self.auth_access_key_id,

@@ -61,7 +61,7 @@ MIRROR_ELEMENTS = {
     "MirrorCheckMd5", "MirrorHeaders", "MirrorMultiAlternates", "MirrorSwitchAllErrors",
     "TransparentMirrorResponseCodes", "MirrorAllowHeadObject", "MirrorProxyPass", "MirrorSaveOssMeta",
     "MirrorUserLastModified", "MirrorPassOriginalSlashes", "MirrorSNI", "MirrorReturnHeaders",
-    "MirrorAuth",
+    "MirrorAuth", "MirrorTaggings",
 }  # fmt: skip
 
 # Model field -> the XML element its errors are reported against.
@@ -78,6 +78,7 @@ RULE_FIELD_ELEMENTS = {
     "alternates": "MirrorMultiAlternateURL",
     "transparent_codes": "TransparentMirrorResponseCodes",
     "return_headers": "ReturnHeader",
+    "mirror_tags": "Taggings",
     "send_sni": "MirrorSNI",
     "proxy_only": "MirrorProxyPass",
     "auth_type": "AuthType",
@@ -299,6 +300,7 @@ def _parse_rule(node):
         ("MirrorMultiAlternates", ALTERNATES_ELEMENTS, "MirrorMultiAlternate", ALTERNATE_ELEMENTS),
         ("MirrorReturnHeaders", RETURN_HEADERS_ELEMENTS, "ReturnHeader", SET_HEADER_ELEMENTS),
         ("MirrorAuth", AUTH_ELEMENTS, None, None),
+        ("MirrorTaggings", {"Taggings"}, "Taggings", SET_HEADER_ELEMENTS),
     ):  # fmt: skip
         node = redirect.find(container)
         if node is None:
@@ -383,6 +385,10 @@ def _parse_mirror(redirect, position):
         "return_headers": [
             [_required(item, "Key").strip(), _required(item, "Value")]
             for item in redirect.findall("MirrorReturnHeaders/ReturnHeader")
+        ],
+        "mirror_tags": [
+            [_required(item, "Key"), _text(item, "Value", "")]
+            for item in redirect.findall("MirrorTaggings/Taggings")
         ],
         **_auth(redirect),
     }
@@ -653,6 +659,19 @@ def _advanced_mirror_elements(rule):
                         children=[element("Key", name), element("Value", value)],
                     )
                     for name, value in rule.return_headers
+                ],
+            )
+        )
+    if rule.mirror_tags:
+        children.append(
+            element(
+                "MirrorTaggings",
+                children=[
+                    element(
+                        "Taggings",
+                        children=[element("Key", key), element("Value", value)],
+                    )
+                    for key, value in rule.mirror_tags
                 ],
             )
         )

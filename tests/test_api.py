@@ -270,6 +270,7 @@ def test_create_mirroring_rule(api, bucket):
         "pass_original_slashes": False,
         "send_sni": True,
         "return_headers": [],
+        "mirror_tags": [],
         "auth_type": "",
         "auth_access_key_id": "",
         "auth_region": "",

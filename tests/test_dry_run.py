@@ -32,6 +32,7 @@ PLAIN_MIRROR = {
     "keeps_origin_metadata": False,
     "last_modified": "the time of the fetch",
     "return_headers": {},
+    "tags": {},
     "head_mirrored": False,
 }
 

@@ -5,6 +5,7 @@ origin metadata, the origin's Last-Modified, slashes and response headers."""
 from datetime import UTC, datetime
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils.http import http_date
 
 from buckets.models import StoredObject
@@ -339,3 +340,35 @@ def test_return_headers_are_added_to_the_mirrored_answer(
     read(response)
 
     assert response["Access-Control-Allow-Origin"] == "*"
+
+
+# -- MirrorTaggings --------------------------------------------------------------------
+
+
+def test_mirror_taggings_tag_the_saved_copy(
+    alice_client, bucket, origin_server, mirror_rule
+):
+    origin_server.route("/tagged.txt", body=b"t")
+    mirror_rule(mirror_tags=[["source", "old site"], ["team", "web"]])
+
+    read(alice_client.get("/alice-bucket/tagged.txt"))
+
+    assert saved(bucket, "tagged.txt").tags == {"source": "old site", "team": "web"}
+    head = alice_client.head("/alice-bucket/tagged.txt")
+    assert head["x-oss-tagging-count"] == "2"
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [
+        ([["k", "v"]] * 2, "unique"),
+        ([[f"k{n}", "v"] for n in range(11)], "at most 10 tags"),
+        ([["", "v"]], "1 to 128 characters"),
+        ([["bad<key>", "v"]], "may hold only"),
+    ],
+)
+def test_bad_mirror_tags_are_refused(bucket, make_rule, tags, message):
+    with pytest.raises(ValidationError) as refused:
+        make_rule(bucket, mirror_tags=tags)
+
+    assert message in " ".join(refused.value.message_dict["mirror_tags"])

@@ -1397,14 +1397,6 @@ def test_append_object_grows_an_appendable_object(bucket):
         ({"mirror_using_role": True}, "MirrorUsingRole"),
         ({"mirror_tunnel_id": "t-1"}, "MirrorTunnelId"),
         ({"mirror_allow_get_image_info": True}, "MirrorAllowGetImageInfo"),
-        (
-            {
-                "mirror_taggings": oss_v2.MirrorTaggings(
-                    taggings=[oss_v2.MirrorTagging(key="k", value="v")]
-                )
-            },
-            "MirrorTaggings",
-        ),
     ],
 )
 def test_v2_sdk_elements_the_runtime_does_not_honour_are_refused_naming_them(
@@ -1471,6 +1463,9 @@ def test_v2_sdk_round_trips_every_supported_mirror_element(server, v2_client):
             mirror_return_headers=oss_v2.MirrorReturnHeaders(
                 return_headers=[oss_v2.ReturnHeader(key="x-from", value="mirror")]
             ),
+            mirror_taggings=oss_v2.MirrorTaggings(
+                taggings=[oss_v2.MirrorTagging(key="team", value="web")]
+            ),
             mirror_auth=oss_v2.MirrorAuth(
                 auth_type="S3V4",
                 access_key_id="AKID",
@@ -1509,6 +1504,9 @@ def test_v2_sdk_round_trips_every_supported_mirror_element(server, v2_client):
     assert [
         (h.key, h.value) for h in redirect.mirror_return_headers.return_headers
     ] == [("x-from", "mirror")]
+    assert [(t.key, t.value) for t in redirect.mirror_taggings.taggings] == [
+        ("team", "web")
+    ]
     auth = redirect.mirror_auth
     assert (auth.auth_type, auth.access_key_id, auth.region) == (
         "S3V4",

@@ -173,12 +173,6 @@ REFUSED_ELEMENTS = {
         "",
         "SessionToken",
     ),
-    "mirror-taggings": (
-        "",
-        "<MirrorTaggings><Taggings><Key>k</Key><Value>v</Value></Taggings></MirrorTaggings>",
-        "",
-        "MirrorTaggings",
-    ),
     "mirror-headers-child": (
         "",
         "<MirrorHeaders><PassAll>true</PassAll><Rename>x</Rename></MirrorHeaders>",
@@ -1116,6 +1110,11 @@ ROUND_TRIPS = {
     "probe-without-secondary": (
         "", "<MirrorURLProbe>https://origin.example.com/health</MirrorURLProbe>",
         "Redirect/MirrorURLProbe", ["https://origin.example.com/health"],
+    ),
+    "mirror-taggings": (
+        "", "<MirrorTaggings><Taggings><Key>team</Key><Value>web</Value></Taggings>"
+        "<Taggings><Key>src</Key><Value>old site</Value></Taggings></MirrorTaggings>",
+        "Redirect/MirrorTaggings/Taggings/Value", ["web", "old site"],
     ),
     "auth-oss": (
         "", "<MirrorAuth><AuthType>OSS</AuthType><AccessKeyId>AKID</AccessKeyId>"
