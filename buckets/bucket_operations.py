@@ -259,6 +259,19 @@ def _decode_token(token):
         ) from None
 
 
+def _check_objects_writable(request, bucket, keys):
+    """An object whose own ACL denies this writer refuses the whole request,
+    before anything is deleted (the owner may delete anything)."""
+    user = request_user(request)
+    if bucket.is_owned_by(user):
+        return
+    acls = bucket.stored_objects.filter(key__in=keys).values_list("acl", flat=True)
+    if not all(bucket.writable_by(user, acl) for acl in acls):
+        raise errors.access_denied(
+            "You have no right to access this object because of object acl."
+        )
+
+
 def delete_multiple_objects(request, name):
     bucket = writable_bucket(request, name)
     root = _parse_xml(read_xml_body(request), "Delete")
@@ -274,6 +287,7 @@ def delete_multiple_objects(request, name):
     if url_encoding:
         keys = [unquote(key) for key in keys]
     quiet = (root.findtext("Quiet") or "false").strip().lower() == "true"
+    _check_objects_writable(request, bucket, keys)
     for key in keys:
         delete_key(
             bucket, key

@@ -64,16 +64,21 @@ class Bucket(models.Model):
     def is_owned_by(self, user):
         return user is not None and user.is_authenticated and user.pk == self.owner_id
 
-    def readable_by(self, user):
-        """GET/HEAD of objects: public buckets to anyone, private ones to the owner."""
-        return self.acl in (
+    def readable_by(self, user, object_acl="default"):
+        """GET/HEAD of objects: public buckets to anyone, private ones to the owner.
+        An object's own ACL (StoredObject.acl), unless "default", replaces the
+        bucket's for that object."""
+        acl = self.acl if object_acl in ("", "default") else object_acl
+        return acl in (
             self.Acl.PUBLIC_READ,
             self.Acl.PUBLIC_READ_WRITE,
         ) or self.is_owned_by(user)
 
-    def writable_by(self, user):
-        """PUT/DELETE of objects: public-read-write buckets to anyone, others to the owner."""
-        return self.acl == self.Acl.PUBLIC_READ_WRITE or self.is_owned_by(user)
+    def writable_by(self, user, object_acl="default"):
+        """PUT/DELETE of objects: public-read-write buckets to anyone, others to the
+        owner; an object's own ACL, unless "default", replaces the bucket's."""
+        acl = self.acl if object_acl in ("", "default") else object_acl
+        return acl == self.Acl.PUBLIC_READ_WRITE or self.is_owned_by(user)
 
     def usage(self):
         """Object count and total bytes, in one query."""
@@ -112,12 +117,26 @@ class StoredObject(models.Model):
     last_modified = models.DateTimeField(default=timezone.now)
     object_type = models.CharField(
         max_length=10, default="Normal"
-    )  # Normal | Appendable | Multipart
+    )  # Normal | Appendable | Multipart | Symlink
     # A multipart object's ETag is not its MD5 but "<MD5 of the parts' MD5s>-<parts>".
     multipart_etag = models.CharField(max_length=40, blank=True)
     # Object tags, {key: value} (checked by buckets.tagging); changing them changes
     # neither the bytes nor last_modified.
     tags = models.JSONField(default=dict, blank=True)
+
+    class Acl(models.TextChoices):
+        # "default" follows the bucket's ACL; the others replace it for this object.
+        DEFAULT = "default", "Inherited from bucket"
+        PRIVATE = "private", "Private"
+        PUBLIC_READ = "public-read", "Public Read"
+        PUBLIC_READ_WRITE = "public-read-write", "Public Read/Write"
+
+    acl = models.CharField(
+        "ACL", max_length=20, choices=Acl.choices, default=Acl.DEFAULT
+    )
+    # A Symlink object's target key (PutSymlink); its own bytes are an empty blob,
+    # so that every write, delete and sweep treats it as any other object.
+    symlink_target = models.CharField(max_length=1023, blank=True)
 
     # Saved metadata fields and the response headers they become (SPEC §4).
     METADATA_HEADERS = {
@@ -151,6 +170,12 @@ class StoredObject(models.Model):
         return self.key.rstrip("/").rsplit("/", 1)[-1] + (
             "/" if self.key.endswith("/") else ""
         )
+
+    def symlink_target_object(self):
+        """The object a Symlink points at, None while there is none."""
+        return StoredObject.objects.filter(
+            bucket_id=self.bucket_id, key=self.symlink_target
+        ).first()
 
     def metadata_headers(self):
         return {

@@ -23,16 +23,18 @@ from buckets.object_operations import (
     written_answer,
 )
 from buckets.oss_access import (
-    acl_from_header,
+    check_object_readable,
     checked_key,
     count_parameter,
     empty_response,
+    get_bucket,
     owned_bucket,
     read_xml_body,
     readable_bucket,
+    readable_object,
     url_encoding_requested,
 )
-from buckets.serving import iter_blob_range, parse_range
+from buckets.serving import follow_symlink, iter_blob_range, parse_range
 from buckets.storage import ObjectWriter, ensure_room_for, open_current_version
 from buckets.upload_listing import list_uploads
 
@@ -57,7 +59,7 @@ def initiate_multipart_upload(request, bucket_name, key):
     bucket = owned_bucket(request, bucket_name)
     checked_key(key)
     url_encoding = url_encoding_requested(request)
-    acl_from_header(request, "x-oss-object-acl")  # checked; objects follow the bucket
+    # x-oss-object-acl and the rest are the final object's (ObjectMetadata).
     upload = MultipartUpload.objects.create(
         bucket=bucket,
         key=key,
@@ -89,8 +91,13 @@ def _upload_part_copy(request, upload, part_number):
     """UploadPartCopy: the source object's bytes in x-oss-copy-source-range
     (all of them without one) become the part."""
     source_bucket_name, source_key = _copy_source(request)
-    source_bucket = readable_bucket(request, source_bucket_name)
-    original = source_bucket.stored_objects.filter(key=source_key).first()
+    source_bucket = get_bucket(source_bucket_name)
+    original = readable_object(request, source_bucket, source_key)
+    if original is not None and original.object_type == "Symlink":
+        # A part is bytes: a symlink gives its target's, which must be readable too.
+        original = check_object_readable(
+            request, source_bucket, follow_symlink(original)
+        )
     original, source = open_current_version(original) if original else (None, None)
     if original is None:
         raise errors.no_such_key(source_key)

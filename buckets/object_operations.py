@@ -16,22 +16,22 @@ from buckets import errors, oss_xml
 from buckets.header_text import from_wire
 from buckets.models import StoredObject
 from buckets.numbers import MAX_BYTE_OFFSET, parse_decimal
+from buckets.object_acl import object_acl_from_header
 from buckets.oss_access import (
     ObjectRequest,
-    acl_from_header,
     body_stream,
     check_content_md5,
-    check_readable,
+    check_object_readable,
     checked_key,
     declared_length,
     empty_response,
     get_bucket,
     is_valid_key,
-    readable_bucket,
-    writable_bucket,
+    readable_object,
+    writable_object,
 )
 from buckets.referer import check_referer
-from buckets.serving import serve_object
+from buckets.serving import follow_symlink, serve_object
 from buckets.storage import (
     CHUNK_SIZE,
     ObjectChanged,
@@ -62,13 +62,13 @@ def get_object(request, bucket_name, key):
     if is_valid_key(key):
         # Before the access check, so that Back-to-Origin sees a denied GET too.
         request.oss_get_object = ObjectRequest(bucket=bucket, key=key)
-    check_readable(request, bucket)
+    obj = readable_object(request, bucket, key)
     check_referer(request, bucket)
     checked_key(key)  # after it: a denied request is AccessDenied whatever its key
-    obj = bucket.stored_objects.filter(key=key).first()
     if obj is None:
         raise errors.no_such_key(key)
-    response = serve_object(request, obj)
+    link, obj = _followed(request, bucket, obj)
+    response = serve_object(request, obj, link=link)
     for parameter, header in RESPONSE_OVERRIDES.items():
         value = request.GET.get(parameter)
         if value and "\n" not in value and "\r" not in value:
@@ -76,12 +76,22 @@ def get_object(request, bucket_name, key):
     return response
 
 
+def _followed(request, bucket, obj):
+    """(symlink or None, the object whose bytes answer): a Symlink's target must
+    exist and be readable by the request as well."""
+    if obj.object_type != "Symlink":
+        return None, obj
+    return obj, check_object_readable(request, bucket, follow_symlink(obj))
+
+
 def get_object_meta(request, bucket_name, key):
-    bucket = readable_bucket(request, bucket_name)
+    bucket = get_bucket(bucket_name)
+    obj = readable_object(request, bucket, key)
     check_referer(request, bucket)
-    obj = bucket.stored_objects.filter(key=checked_key(key)).first()
+    checked_key(key)
     if obj is None:
         raise errors.no_such_key(key)
+    _link, obj = _followed(request, bucket, obj)
     response = empty_response()
     response["Content-Length"] = str(obj.size)
     response["ETag"] = obj.etag
@@ -112,17 +122,17 @@ def metadata_from_headers(request, *, tags=None):
         )
     if tags is None:
         tags = tags_from_header(request)
-    return ObjectMetadata(user_meta=user_meta, tags=tags, **values)
+    return ObjectMetadata(
+        user_meta=user_meta, tags=tags, acl=object_acl_from_header(request), **values
+    )
 
 
 def put_object(request, bucket_name, key):
     if request.headers.get("x-oss-copy-source"):
         return copy_object(request, bucket_name, key)
-    bucket = writable_bucket(request, bucket_name)
+    bucket = get_bucket(bucket_name)
+    writable_object(request, bucket, key)
     checked_key(key)
-    acl_from_header(
-        request, "x-oss-object-acl"
-    )  # accepted and checked; objects follow the bucket ACL
     metadata = metadata_from_headers(request)
     with ObjectWriter() as writer:
         write_body(request, writer)
@@ -175,7 +185,8 @@ def _position_error(code, message, next_position):
 
 def append_object(request, bucket_name, key):
     """AppendObject: POST ?append&position=N adds the body at the end of an Appendable object."""
-    bucket = writable_bucket(request, bucket_name)
+    bucket = get_bucket(bucket_name)
+    existing = writable_object(request, bucket, key)
     checked_key(key)
     position = request.GET.get("position", "")
     try:
@@ -184,7 +195,6 @@ def append_object(request, bucket_name, key):
         raise errors.invalid_argument(
             "position must be a non-negative integer.", "position", position
         ) from None
-    existing = bucket.stored_objects.filter(key=key).first()
     if existing is not None and existing.object_type != "Appendable":
         raise errors.OssError(
             409, "ObjectNotAppendable", "The object is not appendable."
@@ -232,17 +242,21 @@ def _metadata_of(obj):
         **{field: getattr(obj, field) for field in StoredObject.METADATA_HEADERS},
         user_meta=dict(obj.user_meta),
         tags=dict(obj.tags),
+        acl=obj.acl,
     )
 
 
 def copy_object(request, bucket_name, key):
-    bucket = writable_bucket(request, bucket_name)
+    """CopyObject. A Symlink source is copied as the symlink, not its target's
+    bytes, as on OSS. The copy's ACL is x-oss-object-acl's, never the source's."""
+    bucket = get_bucket(bucket_name)
+    writable_object(request, bucket, key)
     checked_key(key)
     copy_source = unquote(request.headers["x-oss-copy-source"])
     source_bucket_name, _, source_key = copy_source.lstrip("/").partition("/")
-    source_bucket = readable_bucket(request, source_bucket_name)
+    source_bucket = get_bucket(source_bucket_name)
     replace = request.headers.get("x-oss-metadata-directive", "COPY").upper()
-    original = source_bucket.stored_objects.filter(key=source_key).first()
+    original = readable_object(request, source_bucket, source_key)
     original, source = open_current_version(original) if original else (None, None)
     if original is None:
         raise errors.no_such_key(source_key)
@@ -252,15 +266,27 @@ def copy_object(request, bucket_name, key):
         metadata = (
             metadata_from_headers(request, tags=tags)
             if replace == "REPLACE"
-            else dataclasses.replace(_metadata_of(original), tags=tags)
+            else dataclasses.replace(
+                _metadata_of(original), tags=tags, acl=object_acl_from_header(request)
+            )
         )
         ensure_room_for(original.size)
         writer.write_from(source, original.size)
-        obj = commit_object(bucket, key, writer, metadata)
+        symlink = original.object_type == "Symlink"
+        obj = commit_object(
+            bucket,
+            key,
+            writer,
+            metadata,
+            object_type="Symlink" if symlink else "Normal",
+            symlink_target=original.symlink_target if symlink else "",
+        )
     return oss_xml.xml_response(oss_xml.copy_result(obj))
 
 
 def delete_object_view(request, bucket_name, key):
-    bucket = writable_bucket(request, bucket_name)
+    """Deleting a Symlink deletes the link alone."""
+    bucket = get_bucket(bucket_name)
+    writable_object(request, bucket, key)
     delete_key(bucket, checked_key(key))
     return empty_response(204)

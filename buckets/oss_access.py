@@ -86,6 +86,43 @@ def writable_bucket(request, name):
     return bucket
 
 
+def _object_or_none(bucket, key):
+    return bucket.stored_objects.filter(key=key).first() if is_valid_key(key) else None
+
+
+def readable_object(request, bucket, key):
+    """The object `key` (None if there is none) once the request may read it: the
+    object's own ACL, unless "default", decides instead of the bucket's. The key
+    is checked after access: a denied request is AccessDenied whatever its key."""
+    return check_object_readable(request, bucket, _object_or_none(bucket, key))
+
+
+def check_object_readable(request, bucket, obj):
+    if not bucket.readable_by(request_user(request), _acl_of(obj)):
+        raise _denied_by(obj)
+    return obj
+
+
+def writable_object(request, bucket, key):
+    """As readable_object, for a write or delete of `key`."""
+    obj = _object_or_none(bucket, key)
+    if not bucket.writable_by(request_user(request), _acl_of(obj)):
+        raise _denied_by(obj)
+    return obj
+
+
+def _acl_of(obj):
+    return obj.acl if obj is not None else "default"
+
+
+def _denied_by(obj):
+    if _acl_of(obj) == "default":
+        return errors.access_denied()
+    return errors.access_denied(
+        "You have no right to access this object because of object acl."
+    )
+
+
 def is_valid_key(key):
     try:
         validate_object_key(key)

@@ -73,30 +73,57 @@ def iter_blob_range(handle, start, length):
             yield chunk
 
 
-def object_headers(obj):
+def follow_symlink(link):
+    """The object a Symlink's GET serves: its target, which must exist (else
+    NoSuchKey, as OSS answers for a dangling link) and not be a symlink itself."""
+    target = link.symlink_target_object()
+    if target is None:
+        raise errors.no_such_key(link.key)
+    if target.object_type == "Symlink":
+        raise errors.OssError(
+            400, "InvalidTargetType", "The symlink target object type is invalid."
+        )
+    return target
+
+
+def last_modified(obj, link=None):
+    """A symlink is as new as the later of itself and its target (OSS's rule)."""
+    return max(obj.last_modified, link.last_modified) if link else obj.last_modified
+
+
+def object_headers(obj, link=None):
+    """The headers of a GET/HEAD of `obj`; of `link`, a Symlink to `obj`, when
+    given: the target's bytes (length, ETag, CRC) with the link's own metadata."""
+    described = link or obj
     headers = {
-        "Content-Type": obj.content_type or "application/octet-stream",
+        "Content-Type": described.content_type or "application/octet-stream",
         "ETag": obj.etag,
-        "Last-Modified": http_date(obj.last_modified.timestamp()),
+        "Last-Modified": http_date(last_modified(obj, link).timestamp()),
         "Accept-Ranges": "bytes",
-        "x-oss-object-type": obj.object_type,
+        "x-oss-object-type": described.object_type,
         "x-oss-storage-class": obj.bucket.storage_class,
     }
     if obj.crc64:  # objects stored before CRC-64 was kept have none
         headers["x-oss-hash-crc64ecma"] = obj.crc64
-    headers.update(obj.metadata_headers())
+    headers.update(described.metadata_headers())
     headers.update(
-        {f"x-oss-meta-{name}": to_wire(value) for name, value in obj.user_meta.items()}
+        {
+            f"x-oss-meta-{name}": to_wire(value)
+            for name, value in described.user_meta.items()
+        }
     )
-    if obj.mirrored:
+    if described.mirrored:
         headers["x-oss-tag"] = "MIRROR"
-    if obj.tags:
-        headers["x-oss-tagging-count"] = str(len(obj.tags))
+    if described.tags:
+        headers["x-oss-tagging-count"] = str(len(described.tags))
     return headers
 
 
-def serve_object(request, obj, *, as_attachment=False):
-    """The GET/HEAD response for an existing object, streamed from storage."""
+def serve_object(request, obj, *, as_attachment=False, link=None):
+    """The GET/HEAD response for an existing object, streamed from storage. A
+    Symlink serves its target (`link`: the symlink whose target `obj` is)."""
+    if link is None and obj.object_type == "Symlink":
+        link, obj = obj, follow_symlink(obj)
     handle, key = None, obj.key
     if request.method != "HEAD":
         # Open first: the answer's headers must describe the bytes actually sent,
@@ -105,7 +132,7 @@ def serve_object(request, obj, *, as_attachment=False):
         if obj is None:
             raise errors.no_such_key(key)
     try:
-        return _object_response(request, obj, handle, as_attachment)
+        return _object_response(request, obj, handle, as_attachment, link)
     except BaseException:
         if handle is not None:
             handle.close()
@@ -125,8 +152,8 @@ def _quote_bare_etags(request):
             )
 
 
-def _object_response(request, obj, handle, as_attachment):
-    headers = object_headers(obj)
+def _object_response(request, obj, handle, as_attachment, link=None):
+    headers = object_headers(obj, link)
     if as_attachment:
         headers["Content-Disposition"] = content_disposition_header(
             True, obj.name.rstrip("/") or "download"
@@ -136,7 +163,7 @@ def _object_response(request, obj, handle, as_attachment):
     conditional = get_conditional_response(
         request,
         etag=obj.etag,
-        last_modified=int(obj.last_modified.timestamp()),
+        last_modified=int(last_modified(obj, link).timestamp()),
         response=unconditional,
     )
     if conditional.status_code == 412:

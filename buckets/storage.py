@@ -46,6 +46,8 @@ class ObjectMetadata:
     user_meta: dict = field(default_factory=dict)
     # Object tags: a write without them clears the old ones, as on OSS.
     tags: dict = field(default_factory=dict)
+    # x-oss-object-acl: likewise, a write without it makes the object's ACL "default".
+    acl: str = "default"
 
 
 class _TemporaryFile(File):
@@ -177,6 +179,7 @@ def commit_object(
     unless_deleted_since=None,
     last_modified=None,
     multipart_etag="",
+    symlink_target="",
 ):
     """Atomically make the writer's bytes the object `key`; returns the row.
 
@@ -186,7 +189,8 @@ def commit_object(
     else ObjectChanged: an append must not lose a concurrent append. With
     unless_deleted_since, a delete of the key after that time wins: ObjectChanged.
     `last_modified` defaults to now (a mirror passes the time it already announced).
-    `multipart_etag` is the ETag CompleteMultipartUpload gives (any other write clears it).
+    `multipart_etag` is the ETag CompleteMultipartUpload gives (any other write clears it);
+    `symlink_target` a Symlink's target (likewise).
     """
     if not writer.finished:
         writer.finish()
@@ -209,6 +213,8 @@ def commit_object(
         "expires": metadata.expires,
         "user_meta": metadata.user_meta,
         "tags": metadata.tags,
+        "acl": metadata.acl,
+        "symlink_target": symlink_target,
     }
     try:
         # The rename must be durable before a row points at it (power loss).

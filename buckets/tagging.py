@@ -26,10 +26,11 @@ from buckets.models import Bucket
 from buckets.oss_access import (
     checked_key,
     empty_response,
+    get_bucket,
     owned_bucket,
     read_xml_body,
-    readable_bucket,
-    writable_bucket,
+    readable_object,
+    writable_object,
 )
 
 MAX_OBJECT_TAGS = 10
@@ -195,7 +196,8 @@ def buckets_with_tag(buckets, request):
 
 
 def put_object_tagging(request, bucket_name, key):
-    bucket = writable_bucket(request, bucket_name)
+    bucket = get_bucket(bucket_name)
+    writable_object(request, bucket, key)
     checked_key(key)
     tags = object_tags(_pairs_from_body(request))
     # One UPDATE of the tags alone: bytes and Last-Modified stay as they are.
@@ -205,15 +207,17 @@ def put_object_tagging(request, bucket_name, key):
 
 
 def get_object_tagging(request, bucket_name, key):
-    bucket = readable_bucket(request, bucket_name)
-    obj = bucket.stored_objects.filter(key=checked_key(key)).only("tags").first()
+    bucket = get_bucket(bucket_name)
+    obj = readable_object(request, bucket, key)
+    checked_key(key)
     if obj is None:
         raise errors.no_such_key(key)
     return oss_xml.xml_response(oss_xml.tagging(obj.tags))
 
 
 def delete_object_tagging(request, bucket_name, key):
-    bucket = writable_bucket(request, bucket_name)
+    bucket = get_bucket(bucket_name)
+    writable_object(request, bucket, key)
     if not bucket.stored_objects.filter(key=checked_key(key)).update(tags={}):
         raise errors.no_such_key(key)
     return empty_response(204)

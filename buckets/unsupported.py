@@ -22,7 +22,6 @@ Every query name falls in one of three classes:
 from buckets import errors, oss_xml
 from buckets.object_operations import RESPONSE_OVERRIDES
 from buckets.oss_access import (
-    checked_key,
     count_parameter,
     empty_response,
     get_bucket,
@@ -111,20 +110,6 @@ def _bucket_versioning(request, bucket_name):
     return oss_xml.xml_response(oss_xml.versioning_never_enabled())
 
 
-def _existing_object(bucket, key):
-    obj = bucket.stored_objects.filter(key=checked_key(key)).first()
-    if obj is None:
-        raise errors.no_such_key(key)
-    return obj
-
-
-def _object_acl(request, bucket_name, key):
-    """GetObjectAcl: objects here always follow their bucket's ACL, OSS's "default"."""
-    bucket = readable_bucket(request, bucket_name)
-    _existing_object(bucket, key)
-    return oss_xml.xml_response(oss_xml.access_control_policy(bucket.owner, "default"))
-
-
 def _version(request, bucket_name, key):
     """No versioning here, so every object is OSS's "null" version: versionId=null
     names the object itself (None: route as usual), any other id does not exist
@@ -161,7 +146,6 @@ NOTHING_CONFIGURED = {
         ("bucket", "DELETE", name): _nothing_to_delete
         for name in ("policy", "encryption")
     },
-    ("object", "GET", "acl"): _object_acl,
     **{
         ("object", method, "versionId"): _version
         for method in ("GET", "HEAD", "DELETE")

@@ -18,32 +18,26 @@ logger = logging.getLogger(__name__)
 def sweep_once():
     """One pass; returns (temporary files, lock files, deletion times, expired
     multipart uploads, orphaned part files) removed."""
-    try:
-        # A deletion time matters while a fetch that was waiting or running before it may commit.
-        longest_fetch = (
-            settings.MIRROR_WAIT_SECONDS
-            + settings.MIRROR_QUEUE_SECONDS
-            + settings.ORIGIN_DEADLINE_SECONDS
-            + 60
-        )
-        return (
-            sweep_temp_files(),
-            sweep_unheld_locks(),
-            forget_old_deletions(longest_fetch),
-            abort_expired_uploads(settings.MULTIPART_MAX_AGE_SECONDS),
-            sweep_orphan_part_files(),
-        )
-    finally:
-        connections.close_all()  # this thread's own connection
+    # A deletion time matters while a fetch that was waiting or running before it may commit.
+    longest_fetch = (
+        settings.MIRROR_WAIT_SECONDS
+        + settings.MIRROR_QUEUE_SECONDS
+        + settings.ORIGIN_DEADLINE_SECONDS
+        + 60
+    )
+    return (
+        sweep_temp_files(),
+        sweep_unheld_locks(),
+        forget_old_deletions(longest_fetch),
+        abort_expired_uploads(settings.MULTIPART_MAX_AGE_SECONDS),
+        sweep_orphan_part_files(),
+    )
 
 
 def lifecycle_if_due():
     """Apply the buckets' lifecycle rules if no worker (of any server) has within
     LIFECYCLE_INTERVAL_SECONDS; returns the outcome, or None if it was not due."""
-    try:
-        outcome = run_if_due()
-    finally:
-        connections.close_all()  # this thread's own connection
+    outcome = run_if_due()
     if outcome is not None and (outcome.deleted_objects or outcome.aborted_uploads):
         logger.info(
             "lifecycle deleted %d expired object(s) and aborted %d expired multipart "
@@ -74,6 +68,8 @@ def _sweep_forever(stop):
             lifecycle_if_due()
         except Exception:
             logger.exception("lifecycle run failed; trying again next interval")
+        finally:
+            connections.close_all()  # the sweeper thread's own connection, between passes
         if stop.wait(settings.TMP_SWEEP_SECONDS):
             return
 

@@ -8,11 +8,14 @@ from django.urls import path, re_path
 
 from buckets import (
     bucket_operations,
+    bucket_stat,
     cors,
     lifecycle,
     multipart,
+    object_acl,
     object_operations,
     referer,
+    symlinks,
     tagging,
 )
 from buckets.names import RESERVED_BUCKET_NAMES
@@ -27,6 +30,7 @@ BUCKET_OPERATIONS = {
     ("GET", "acl"): bucket_operations.get_bucket_acl,
     ("PUT", "acl"): bucket_operations.put_bucket_acl,
     ("GET", "bucketInfo"): bucket_operations.get_bucket_info,
+    ("GET", "stat"): bucket_stat.get_bucket_stat,
     ("GET", "location"): bucket_operations.get_bucket_location,
     ("POST", "delete"): bucket_operations.delete_multiple_objects,
     ("GET", "uploads"): multipart.list_multipart_uploads,
@@ -64,6 +68,10 @@ OBJECT_OPERATIONS = {
     ("GET", "tagging"): tagging.get_object_tagging,
     ("PUT", "tagging"): tagging.put_object_tagging,
     ("DELETE", "tagging"): tagging.delete_object_tagging,
+    ("PUT", "symlink"): symlinks.put_symlink,
+    ("GET", "symlink"): symlinks.get_symlink,
+    ("PUT", "acl"): object_acl.put_object_acl,
+    ("GET", "acl"): object_acl.get_object_acl,
 }
 
 
