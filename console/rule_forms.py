@@ -124,6 +124,24 @@ class StatusCodesField(forms.CharField):
         return value
 
 
+# The rule's fields in the form's Advanced group, in the order shown.
+ADVANCED_MODEL_FIELDS = (
+    "alternates",
+    "switch_on_all_errors",
+    "transparent_codes",
+    "mirror_head",
+    "proxy_only",
+    "save_origin_meta",
+    "keep_origin_last_modified",
+    "pass_original_slashes",
+    "return_headers",
+    "mirror_tags",
+    "auth_type",
+    "auth_access_key_id",
+    "auth_region",
+)
+
+
 class RuleForm(forms.ModelForm):
     include_headers = HeaderListField(
         pairs=True,
@@ -162,22 +180,7 @@ class RuleForm(forms.ModelForm):
         "alternates",
     )
     # Mirroring's Advanced group (SPEC §10); MirrorSNI is always on, so not shown.
-    ADVANCED_FIELDS = (
-        "alternates",
-        "switch_on_all_errors",
-        "transparent_codes",
-        "mirror_head",
-        "proxy_only",
-        "save_origin_meta",
-        "keep_origin_last_modified",
-        "pass_original_slashes",
-        "return_headers",
-        "mirror_tags",
-        "auth_type",
-        "auth_access_key_id",
-        "auth_access_key_secret",
-        "auth_region",
-    )
+    ADVANCED_FIELDS = (*ADVANCED_MODEL_FIELDS, "auth_access_key_secret")
 
     class Meta:
         model = BackToOriginRule
@@ -201,19 +204,7 @@ class RuleForm(forms.ModelForm):
             "pass_headers",
             "remove_headers",
             "set_headers",
-            "alternates",
-            "switch_on_all_errors",
-            "transparent_codes",
-            "mirror_head",
-            "proxy_only",
-            "save_origin_meta",
-            "keep_origin_last_modified",
-            "pass_original_slashes",
-            "return_headers",
-            "mirror_tags",
-            "auth_type",
-            "auth_access_key_id",
-            "auth_region",
+            *ADVANCED_MODEL_FIELDS,
             "redirect_type",
             "redirect_code",
             "redirect_target",

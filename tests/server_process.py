@@ -16,6 +16,7 @@ from pathlib import Path
 import requests
 
 from tests.origin_server import unused_port
+from tests.signing import KeyPair
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -86,6 +87,21 @@ class GunicornServer:
         if result.returncode:
             raise RuntimeError(f"manage.py {args[0]} failed:\n{result.stderr}")
         return result.stdout
+
+    def add_users(self, names, password):
+        """Migrate, then create these users with an access key each: {name: KeyPair}."""
+        self.manage("migrate", "--noinput")
+        self.manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth import get_user_model\n"
+            f"for name in {tuple(names)!r}: "
+            f"get_user_model().objects.create_user(name, password={password!r})",
+        )
+        return {
+            name: KeyPair.from_command_output(self.manage("create_access_key", name))
+            for name in names
+        }
 
     def start(self):
         with self.log.open("ab") as log_file:

@@ -45,7 +45,7 @@ from buckets.storage import ObjectWriter, delete_key, open_blob
 from config.housekeeping import lifecycle_if_due
 from tests.oss_responses import error_fields
 from tests.server_process import BIN, ROOT, GunicornServer, wait_until
-from tests.signing import REGION, KeyPair
+from tests.signing import REGION
 
 PASSWORD = "lifecycle-test-password"
 DAY = datetime.timedelta(days=1)
@@ -76,17 +76,7 @@ def server(tmp_path_factory):
         TMP_SWEEP_SECONDS="0.2",
         LIFECYCLE_INTERVAL_SECONDS="3600",
     )
-    gunicorn.manage("migrate", "--noinput")
-    gunicorn.manage(
-        "shell",
-        "-c",
-        "from django.contrib.auth import get_user_model\n"
-        f"for name in ('alice', 'bob'): get_user_model().objects.create_user(name, password={PASSWORD!r})",
-    )
-    gunicorn.keys = {
-        name: KeyPair.from_command_output(gunicorn.manage("create_access_key", name))
-        for name in ("alice", "bob")
-    }
+    gunicorn.keys = gunicorn.add_users(("alice", "bob"), PASSWORD)
     gunicorn.start()
     try:
         yield gunicorn

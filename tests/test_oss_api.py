@@ -66,18 +66,10 @@ def server(tmp_path_factory):
         ORIGIN_ALLOW_PRIVATE="1",  # the mirror test's origin is on loopback
         ORIGIN_TIMEOUT_SECONDS="5",
     )
-    gunicorn.manage("migrate", "--noinput")
-    gunicorn.manage(
-        "shell",
-        "-c",
-        "from django.contrib.auth import get_user_model\n"
-        f"for name in ('alice', 'bob'): get_user_model().objects.create_user(name, password={PASSWORD!r})",
-    )
-    alice = KeyPair.from_command_output(gunicorn.manage("create_access_key", "alice"))
-    bob = KeyPair.from_command_output(gunicorn.manage("create_access_key", "bob"))
+    keys = gunicorn.add_users(("alice", "bob"), PASSWORD)
     gunicorn.start()
     try:
-        yield OssServer(gunicorn, alice, bob)
+        yield OssServer(gunicorn, keys["alice"], keys["bob"])
     finally:
         gunicorn.stop()
 

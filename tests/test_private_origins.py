@@ -26,16 +26,7 @@ BODY = "private bytes ü".encode()
 def oss_origin(tmp_path_factory):
     """A second instance of this product holding a private bucket with one object."""
     gunicorn = GunicornServer(tmp_path_factory.mktemp("oss-origin-data"))
-    gunicorn.manage("migrate", "--noinput")
-    gunicorn.manage(
-        "shell",
-        "-c",
-        "from django.contrib.auth import get_user_model\n"
-        "get_user_model().objects.create_user('origin-owner', password='x-origin-pass')",
-    )
-    keys = KeyPair.from_command_output(
-        gunicorn.manage("create_access_key", "origin-owner")
-    )
+    keys = gunicorn.add_users(("origin-owner",), "x-origin-pass")["origin-owner"]
     gunicorn.start()
     try:
         bucket = oss2.Bucket(

@@ -12,7 +12,7 @@ from buckets.models import Bucket, StoredObject
 from buckets.storage import remove_leftovers
 from tests.oss_responses import error_code
 from tests.server_process import GunicornServer
-from tests.signing import REGION, KeyPair, oss2_auth
+from tests.signing import REGION, oss2_auth
 
 PASSWORD = "symlink-test-password"
 HELLO_ETAG = "5D41402ABC4B2A76B9719D911017C592"  # MD5 of b"hello"
@@ -29,17 +29,7 @@ def unique_name(prefix="link"):
 def server(tmp_path_factory):
     """gunicorn on its own DATA_DIR with users alice and bob, and a key each."""
     gunicorn = GunicornServer(tmp_path_factory.mktemp("symlink-server"))
-    gunicorn.manage("migrate", "--noinput")
-    gunicorn.manage(
-        "shell",
-        "-c",
-        "from django.contrib.auth import get_user_model\n"
-        f"for name in ('alice', 'bob'): get_user_model().objects.create_user(name, password={PASSWORD!r})",
-    )
-    keys = {
-        name: KeyPair.from_command_output(gunicorn.manage("create_access_key", name))
-        for name in ("alice", "bob")
-    }
+    keys = gunicorn.add_users(("alice", "bob"), PASSWORD)
     gunicorn.start()
     try:
         yield gunicorn, keys

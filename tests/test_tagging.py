@@ -15,7 +15,7 @@ from buckets import errors, tagging
 from buckets.models import Bucket, StoredObject
 from tests.oss_responses import error_code
 from tests.server_process import GunicornServer
-from tests.signing import REGION, KeyPair, oss2_auth
+from tests.signing import REGION, oss2_auth
 
 PASSWORD = "tagging-test-password"
 KIB = 1024
@@ -46,17 +46,7 @@ def unique_name(prefix="tag"):
 def server(tmp_path_factory):
     """gunicorn on its own DATA_DIR with users alice and bob, and a key each."""
     gunicorn = GunicornServer(tmp_path_factory.mktemp("tagging-server"))
-    gunicorn.manage("migrate", "--noinput")
-    gunicorn.manage(
-        "shell",
-        "-c",
-        "from django.contrib.auth import get_user_model\n"
-        f"for name in ('alice', 'bob'): get_user_model().objects.create_user(name, password={PASSWORD!r})",
-    )
-    keys = {
-        name: KeyPair.from_command_output(gunicorn.manage("create_access_key", name))
-        for name in ("alice", "bob")
-    }
+    keys = gunicorn.add_users(("alice", "bob"), PASSWORD)
     gunicorn.start()
     try:
         yield gunicorn, keys
