@@ -171,7 +171,7 @@ def object_listing(
             element("ETag", obj.etag),
             element("Type", obj.object_type),
             element("Size", obj.size),
-            element("StorageClass", "Standard"),
+            element("StorageClass", bucket.storage_class),
         ]
         if fetch_owner:
             contents.append(owner_element(bucket.owner))

@@ -1651,6 +1651,7 @@ def test_a_bucket_keeps_its_storage_class_and_redundancy(server, alice_auth):
     assert (info.storage_class, info.data_redundancy_type) == ("IA", "ZRS")
     assert info.bucket_encryption_rule.sse_algorithm is None  # "None": not configured
     assert bucket.head_object("a.txt").headers["x-oss-storage-class"] == "IA"
+    assert [o.storage_class for o in bucket.list_objects().object_list] == ["IA"]
     listed = {
         b.name: b.storage_class
         for b in oss2.BucketIterator(
