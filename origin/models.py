@@ -885,8 +885,10 @@ class WebsiteDocuments(models.Model):
         bucket = self.bucket
         if self.index_suffix:
             if key.endswith("/"):
+                # A folder's own index page only with SupportSubDir; else the root's (OSS).
+                folder = key if self.index_support_sub_dir else ""
                 index = bucket.stored_objects.filter(
-                    key=key + self.index_suffix
+                    key=folder + self.index_suffix
                 ).first()
                 if index is not None:
                     return WebsiteFallback(serve=index)

@@ -726,14 +726,16 @@ def documents(bucket, put_object):
     put_object(
         bucket, "docs/index.html", b"<h1>docs index</h1>", content_type="text/html"
     )
+    put_object(bucket, "index.html", b"<h1>home</h1>", content_type="text/html")
     put_object(bucket, "404.html", b"<h1>not here</h1>", content_type="text/html")
 
-    def configure(error_status=404, rules=()):
+    def configure(error_status=404, rules=(), sub_dir="false"):
         website_config.replace_configuration(
             bucket,
             config(
                 *rules,
-                documents="<IndexDocument><Suffix>index.html</Suffix></IndexDocument>"
+                documents="<IndexDocument><Suffix>index.html</Suffix>"
+                f"<SupportSubDir>{sub_dir}</SupportSubDir></IndexDocument>"
                 f"<ErrorDocument><Key>404.html</Key><HttpStatus>{error_status}</HttpStatus></ErrorDocument>",
             ),
         )
@@ -741,15 +743,20 @@ def documents(bucket, put_object):
     return configure
 
 
+@pytest.mark.parametrize(
+    ("sub_dir", "page"),
+    [("true", b"<h1>docs index</h1>"), ("false", b"<h1>home</h1>")],
+)
 def test_the_index_document_is_served_for_keys_ending_in_a_slash(
-    alice_client, documents
+    alice_client, documents, sub_dir, page
 ):
-    documents()
+    # With SupportSubDir the folder's own index page, without it the root's (OSS).
+    documents(sub_dir=sub_dir)
 
     response = alice_client.get("/alice-bucket/docs/")
 
     assert response.status_code == 200
-    assert body_of(response) == b"<h1>docs index</h1>"
+    assert body_of(response) == page
     assert response["Content-Type"] == "text/html"
     assert response["x-oss-request-id"]
 
