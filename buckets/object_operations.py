@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 from django.utils.http import http_date
 
-from buckets import errors, oss_xml
+from buckets import errors, oss_xml, traffic_limit
 from buckets.header_text import from_wire
 from buckets.models import StoredObject
 from buckets.numbers import MAX_BYTE_OFFSET, parse_decimal
@@ -159,7 +159,8 @@ def write_body(request, writer):
     ensure_room_for(declared)
     stream = body_stream(request)
     body_md5, received = hashlib.md5(), 0
-    for chunk in iter(lambda: stream.read(CHUNK_SIZE), b""):
+    chunks = iter(lambda: stream.read(CHUNK_SIZE), b"")
+    for chunk in traffic_limit.paced(chunks, traffic_limit.bytes_per_second(request)):
         writer.write(chunk)
         body_md5.update(chunk)
         received += len(chunk)

@@ -10,7 +10,7 @@ from django.utils.http import (
     parse_http_date_safe,
 )
 
-from buckets import errors
+from buckets import errors, traffic_limit
 from buckets.header_text import to_wire
 from buckets.numbers import MAX_BYTE_OFFSET, parse_decimal
 from buckets.storage import CHUNK_SIZE, open_current_version
@@ -181,11 +181,14 @@ def _object_response(request, obj, handle, as_attachment, link=None):
     start, end = byte_range or (0, obj.size - 1)
     length = end - start + 1 if obj.size else 0
 
+    rate = traffic_limit.bytes_per_second(request)
     if request.method == "HEAD":
         response = HttpResponse(status=206 if byte_range else 200)
-    elif byte_range:
+    elif byte_range or rate is not None:
+        # A range, or a capped rate (x-oss-traffic-limit), is sent chunk by chunk.
         response = StreamingHttpResponse(
-            iter_blob_range(handle, start, length), status=206
+            traffic_limit.paced(iter_blob_range(handle, start, length), rate),
+            status=206 if byte_range else 200,
         )
         # Closed with the response even if the body is never read (as FileResponse does).
         response._resource_closers.append(handle.close)
