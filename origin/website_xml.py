@@ -581,10 +581,7 @@ def _mirror_elements(rule):
         element("PassAll", _bool_text(rule.pass_all_headers)),
         *(element("Pass", name) for name in rule.pass_headers),
         *(element("Remove", name) for name in rule.remove_headers),
-        *(
-            element("Set", children=[element("Key", name), element("Value", value)])
-            for name, value in rule.set_headers
-        ),
+        *_key_value_elements("Set", rule.set_headers),
     ]
     secondary = [
         element(name, value)
@@ -615,6 +612,14 @@ def _mirror_elements(rule):
         *replacement,
         element("MirrorHeaders", children=headers),
         *_advanced_mirror_elements(rule),
+    ]
+
+
+def _key_value_elements(tag, pairs):
+    """<tag><Key>k</Key><Value>v</Value></tag> for each (k, v): Set, ReturnHeader, Taggings."""
+    return [
+        element(tag, children=[element("Key", key), element("Value", value)])
+        for key, value in pairs
     ]
 
 
@@ -653,26 +658,14 @@ def _advanced_mirror_elements(rule):
         children.append(
             element(
                 "MirrorReturnHeaders",
-                children=[
-                    element(
-                        "ReturnHeader",
-                        children=[element("Key", name), element("Value", value)],
-                    )
-                    for name, value in rule.return_headers
-                ],
+                children=_key_value_elements("ReturnHeader", rule.return_headers),
             )
         )
     if rule.mirror_tags:
         children.append(
             element(
                 "MirrorTaggings",
-                children=[
-                    element(
-                        "Taggings",
-                        children=[element("Key", key), element("Value", value)],
-                    )
-                    for key, value in rule.mirror_tags
-                ],
+                children=_key_value_elements("Taggings", rule.mirror_tags),
             )
         )
     if rule.auth_type:

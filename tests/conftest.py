@@ -16,7 +16,7 @@ from buckets.storage import ObjectMetadata, ObjectWriter, commit_object
 from origin import fetch
 from origin.models import BackToOriginRule
 from tests.origin_server import OriginServer
-from tests.signing import KeyPair, send_signed, sign_request
+from tests.signing import REGION, KeyPair, oss2_auth, send_signed, sign_request
 
 PASSWORD = "correct-horse-battery"
 
@@ -318,6 +318,45 @@ def seaweed_s3():
     s3 = SeaweedS3().start()
     yield s3
     s3.stop()
+
+
+# -- a live server with two users, through oss2 ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_user_server(tmp_path_factory):
+    """gunicorn on its own DATA_DIR (one per test module) with users alice and bob
+    and a key each: (server, {name: KeyPair})."""
+    from tests.server_process import GunicornServer
+
+    gunicorn = GunicornServer(tmp_path_factory.mktemp("two-user-server"))
+    keys = gunicorn.add_users(("alice", "bob"), "two-user-server-password")
+    gunicorn.start()
+    try:
+        yield gunicorn, keys
+    finally:
+        gunicorn.stop()
+
+
+@pytest.fixture(params=["v1", "v4"])
+def sdk_version(request):
+    """Each test that asks runs once with OSS signature V1 and once with V4."""
+    return request.param
+
+
+@pytest.fixture
+def as_user(two_user_server, sdk_version):
+    """as_user(name, bucket_name) -> that user's oss2.Bucket on two_user_server,
+    signed V1 or V4 (name None: anonymous)."""
+    gunicorn, keys = two_user_server
+
+    def bucket_for(name, bucket_name):
+        auth = (
+            oss2.AnonymousAuth() if name is None else oss2_auth(keys[name], sdk_version)
+        )
+        return oss2.Bucket(auth, gunicorn.url, bucket_name, region=REGION)
+
+    return bucket_for
 
 
 # -- the browser -------------------------------------------------------------------

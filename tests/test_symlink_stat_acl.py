@@ -11,10 +11,7 @@ from oss2.headers import OSS_OBJECT_ACL, OSS_OBJECT_TAGGING
 from buckets.models import Bucket, StoredObject
 from buckets.storage import remove_leftovers
 from tests.oss_responses import error_code
-from tests.server_process import GunicornServer
-from tests.signing import REGION, oss2_auth
 
-PASSWORD = "symlink-test-password"
 HELLO_ETAG = "5D41402ABC4B2A76B9719D911017C592"  # MD5 of b"hello"
 
 
@@ -23,35 +20,6 @@ def unique_name(prefix="link"):
 
 
 # -- the real SDK against gunicorn -------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """gunicorn on its own DATA_DIR with users alice and bob, and a key each."""
-    gunicorn = GunicornServer(tmp_path_factory.mktemp("symlink-server"))
-    keys = gunicorn.add_users(("alice", "bob"), PASSWORD)
-    gunicorn.start()
-    try:
-        yield gunicorn, keys
-    finally:
-        gunicorn.stop()
-
-
-@pytest.fixture(params=["v1", "v4"])
-def version(request):
-    return request.param
-
-
-@pytest.fixture
-def as_user(server, version):
-    """as_user(name, bucket_name) -> that user's oss2.Bucket (name None: anonymous)."""
-    gunicorn, keys = server
-
-    def bucket_for(name, bucket_name):
-        auth = oss2.AnonymousAuth() if name is None else oss2_auth(keys[name], version)
-        return oss2.Bucket(auth, gunicorn.url, bucket_name, region=REGION)
-
-    return bucket_for
 
 
 @pytest.fixture

@@ -14,10 +14,8 @@ from oss2.models import Tagging, TaggingRule
 from buckets import errors, tagging
 from buckets.models import Bucket, StoredObject
 from tests.oss_responses import error_code
-from tests.server_process import GunicornServer
 from tests.signing import REGION, oss2_auth
 
-PASSWORD = "tagging-test-password"
 KIB = 1024
 
 
@@ -42,42 +40,12 @@ def unique_name(prefix="tag"):
 # -- the real SDK against gunicorn -------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """gunicorn on its own DATA_DIR with users alice and bob, and a key each."""
-    gunicorn = GunicornServer(tmp_path_factory.mktemp("tagging-server"))
-    keys = gunicorn.add_users(("alice", "bob"), PASSWORD)
-    gunicorn.start()
-    try:
-        yield gunicorn, keys
-    finally:
-        gunicorn.stop()
-
-
-@pytest.fixture(params=["v1", "v4"])
-def version(request):
-    return request.param
-
-
 @pytest.fixture
-def as_user(server, version):
-    """as_user(name, bucket_name) -> that user's oss2.Bucket, signed V1 or V4."""
-    gunicorn, keys = server
-
-    def bucket_for(name, bucket_name):
-        return oss2.Bucket(
-            oss2_auth(keys[name], version), gunicorn.url, bucket_name, region=REGION
-        )
-
-    return bucket_for
-
-
-@pytest.fixture
-def service(server, version):
+def service(two_user_server, sdk_version):
     """service(name) -> that user's oss2.Service."""
-    gunicorn, keys = server
+    gunicorn, keys = two_user_server
     return lambda name: oss2.Service(
-        oss2_auth(keys[name], version), gunicorn.url, region=REGION
+        oss2_auth(keys[name], sdk_version), gunicorn.url, region=REGION
     )
 
 
