@@ -65,3 +65,26 @@ class CompleteBodyInput:
 
     def __iter__(self):
         return iter(self.readline, b"")
+
+
+# A refused upload larger than this is not read to its end: the connection closes.
+DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
+DRAIN_CHUNK_BYTES = 256 * 1024
+
+
+def drain(stream, limit=DRAIN_LIMIT_BYTES):
+    """Read and drop what is left of a request body answered without being read (an
+    error such as AccessDenied before an upload is taken): otherwise the next request
+    on the kept-alive connection would meet those bytes, or a client still sending
+    would have the connection closed under it. `stream`: the request (which knows
+    its Content-Length) or, for a chunked body, wsgi.input. False when more than
+    `limit` was left, or reading failed: the connection must then close."""
+    left = limit
+    try:
+        while chunk := stream.read(DRAIN_CHUNK_BYTES):
+            left -= len(chunk)
+            if left < 0:
+                return False
+    except Exception:  # noqa: BLE001 - IncompleteBody, the client went, a test payload
+        return False
+    return True

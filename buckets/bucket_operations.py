@@ -15,20 +15,22 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from buckets import errors, oss_xml
+from buckets import encryption, errors, oss_xml, public_access, resource_groups, worm
+from buckets.control_characters import parse_keeping_control_characters
 from buckets.listing import list_objects
 from buckets.models import Bucket
 from buckets.names import validate_bucket_name
 from buckets.oss_access import (
     acl_from_header,
+    check_object_writable,
     count_parameter,
     empty_response,
+    get_bucket,
     owned_bucket,
     read_xml_body,
     readable_bucket,
     request_user,
     url_encoding_requested,
-    writable_bucket,
 )
 from buckets.storage import delete_key
 from buckets.tagging import buckets_with_tag
@@ -65,6 +67,7 @@ def list_buckets(request):
         # Names are lower-case; SQLite's LIKE would match prefix "LB-" to "lb-one".
         buckets = buckets.none()
     buckets = buckets_with_tag(buckets, request)
+    buckets = resource_groups.buckets_in_requested_group(buckets, request)
     page = list(buckets[: max_keys + 1])
     truncated = len(page) > max_keys
     page = page[:max_keys]
@@ -79,7 +82,7 @@ def list_buckets(request):
         region=_region(),
         endpoint_host=_endpoint_host(request),
     )
-    return oss_xml.xml_response(root)
+    return oss_xml.xml_response(resource_groups.add_group_ids(root))
 
 
 # -- buckets --------------------------------------------------------------------------
@@ -96,7 +99,11 @@ def put_bucket(request, name):
             400, "InvalidBucketName", error.messages[0], BucketName=name
         ) from None
     acl = acl_from_header(request, default=Bucket.Acl.PRIVATE)
+    resource_groups.check_requested_group(request)
+    if acl in public_access.PUBLIC_ACLS and public_access.account_blocks(user):
+        raise public_access.blocked_error()
     configuration = _create_configuration(read_xml_body(request))
+    configuration.update(encryption.create_bucket_fields(request))
     existing = Bucket.objects.filter(name=name).first()
     if existing is not None:
         if existing.owner_id == user.pk:
@@ -120,9 +127,6 @@ def put_bucket(request, name):
     return empty_response()
 
 
-ARCHIVE_CLASSES = ("Archive", "ColdArchive", "DeepColdArchive")
-
-
 def _parse_xml(body, root_tag):
     try:
         # defusedxml: a client's entity declarations (billion laughs, external files) are refused.
@@ -142,16 +146,11 @@ def _create_configuration(body):
     fields = {}
     storage_class = (root.findtext("StorageClass") or "").strip()
     if storage_class:
-        if storage_class in ARCHIVE_CLASSES:
-            raise errors.invalid_argument(
-                f"The {storage_class} storage class needs restores, which this server does not "
-                "have; use Standard or IA.",
-                "StorageClass",
-                storage_class,
-            )
         if storage_class not in Bucket.StorageClass.values:
             raise errors.invalid_argument(
-                "StorageClass must be Standard or IA.", "StorageClass", storage_class
+                f"StorageClass must be one of {', '.join(Bucket.StorageClass.values)}.",
+                "StorageClass",
+                storage_class,
             )
         fields["storage_class"] = storage_class
     redundancy = (root.findtext("DataRedundancyType") or "").strip()
@@ -183,7 +182,9 @@ def delete_bucket(request, name):
 def get_bucket_info(request, name):
     bucket = owned_bucket(request, name)
     return oss_xml.xml_response(
-        oss_xml.bucket_info(bucket, _region(), _endpoint_host(request))
+        resource_groups.add_group_ids(
+            oss_xml.bucket_info(bucket, _region(), _endpoint_host(request))
+        )
     )
 
 
@@ -204,6 +205,7 @@ def put_bucket_acl(request, name):
     acl = acl_from_header(request)
     if acl is None:
         raise errors.invalid_argument("x-oss-acl is required.", "x-oss-acl", "")
+    public_access.check_acl(bucket, acl)
     bucket.acl = acl
     bucket.save(update_fields=["acl"])
     return empty_response()
@@ -259,22 +261,27 @@ def _decode_token(token):
         ) from None
 
 
-def _check_objects_writable(request, bucket, keys):
-    """An object whose own ACL denies this writer refuses the whole request,
-    before anything is deleted (the owner may delete anything)."""
-    user = request_user(request)
-    if bucket.is_owned_by(user):
+def _check_objects_deletable(request, bucket, keys):
+    """Each key must be deletable by this requester (its object's own ACL, the
+    bucket's and the bucket policy decide, as for DeleteObject); one that is not
+    refuses the whole request, before anything is deleted."""
+    if bucket.is_owned_by(request_user(request)):
         return
-    acls = bucket.stored_objects.filter(key__in=keys).values_list("acl", flat=True)
-    if not all(bucket.writable_by(user, acl) for acl in acls):
-        raise errors.access_denied(
-            "You have no right to access this object because of object acl."
+    objects = bucket.stored_objects.filter(key__in=keys).only("key", "acl")
+    by_key = {obj.key: obj for obj in objects}
+    for key in keys:
+        check_object_writable(
+            request, bucket, key, by_key.get(key), action="oss:DeleteObject"
         )
 
 
 def delete_multiple_objects(request, name):
-    bucket = writable_bucket(request, name)
-    root = _parse_xml(read_xml_body(request), "Delete")
+    # Access is judged per key, once the keys are known (a policy may grant some).
+    bucket = get_bucket(name)
+    # Keys may hold control characters, which SDKs write raw into this XML.
+    root = parse_keeping_control_characters(
+        read_xml_body(request), lambda body: _parse_xml(body, "Delete")
+    )
     url_encoding = url_encoding_requested(request)
     keys = [(node.text or "") for node in root.findall("Object/Key")]
     if not keys or len(keys) > 1000:
@@ -287,7 +294,9 @@ def delete_multiple_objects(request, name):
     if url_encoding:
         keys = [unquote(key) for key in keys]
     quiet = (root.findtext("Quiet") or "false").strip().lower() == "true"
-    _check_objects_writable(request, bucket, keys)
+    _check_objects_deletable(request, bucket, keys)
+    for key in keys:  # a retained object refuses the whole request, before any delete
+        worm.check_replaceable(bucket, key)
     for key in keys:
         delete_key(
             bucket, key

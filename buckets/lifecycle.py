@@ -3,12 +3,14 @@
 A configuration is stored rule by rule (LifecycleRule rows, one field per element)
 and written back element by element as it was sent; the lifecycle job
 (buckets/lifecycle_job.py) applies it. Only what that job honours is accepted:
-Expiration (Days, Date, CreatedBeforeDate), AbortMultipartUpload (Days,
+Expiration (Days, Date, CreatedBeforeDate), Transition (Days or CreatedBeforeDate to
+IA, Archive, ColdArchive or DeepColdArchive; IsAccessTime with the bucket's access
+monitor on, ReturnToStdWhenVisit, AllowSmallFile), AbortMultipartUpload (Days,
 CreatedBeforeDate), Prefix, Status, Tag, and Filter (ObjectSizeGreaterThan,
 ObjectSizeLessThan, one Not with Prefix and an optional Tag). What OSS has and this
 server cannot honour is refused with 400 InvalidArgument naming the element, never
-stored and ignored: storage-class transitions (no archive classes here),
-noncurrent versions and delete markers (no versioning), access-time rules.
+stored and ignored: noncurrent versions and delete markers (no versioning), and
+conditions no object can meet (more Tags than an object can have).
 """
 
 import datetime
@@ -20,9 +22,11 @@ from defusedxml.ElementTree import ParseError, fromstring
 from django.db import transaction
 
 from buckets import errors, oss_xml
+from buckets.access_monitor import uses_access_time
 from buckets.models import Bucket, LifecycleRule
 from buckets.oss_access import empty_response, owned_bucket, read_xml_body
-from buckets.tagging import object_tags
+from buckets.storage_classes import COLDNESS, StorageClass
+from buckets.tagging import check_tag_characters
 
 MAX_RULES = 1000
 MAX_ID_BYTES = 255
@@ -34,13 +38,18 @@ ALLOW_OVERLAP_HEADER = "x-oss-allow-same-action-overlap"
 _NO_VERSIONING = "this server has no versioning, so there are no noncurrent versions or delete markers"
 # Elements OSS knows that this server cannot honour: refused, naming them.
 CANNOT_HONOUR = {
-    "Transition": "storage-class transitions cannot be honoured: this server has no IA, "
-    "Archive or ColdArchive objects",
     "NoncurrentVersionExpiration": _NO_VERSIONING,
     "NoncurrentVersionTransition": _NO_VERSIONING,
     "ExpiredObjectDeleteMarker": _NO_VERSIONING,
-    "AtimeBase": "access-time rules cannot be honoured: this server does not track access times",
+    "AtimeBase": "AtimeBase is OSS's record of when access tracking began, not a setting",
 }
+TRANSITION_CLASSES = (
+    StorageClass.IA,
+    StorageClass.ARCHIVE,
+    StorageClass.COLD_ARCHIVE,
+    StorageClass.DEEP_COLD_ARCHIVE,
+)
+_BOOLEANS = {"true": True, "false": False}
 _MIDNIGHT_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T00:00:00(?:\.000)?Z")
 _DAYS_RE = re.compile(r"[0-9]{1,10}")
 _SIZE_RE = re.compile(r"[0-9]{1,19}")
@@ -54,8 +63,10 @@ def put_bucket_lifecycle(request, bucket_name):
     allow_overlap = request.headers.get(ALLOW_OVERLAP_HEADER, "").lower() == "true"
     rules = parse_configuration(read_xml_body(request), allow_overlap=allow_overlap)
     with transaction.atomic():
-        # Two PUTs at once: the second waits here and replaces the first's rules whole.
-        Bucket.objects.select_for_update().filter(pk=bucket.pk).first()
+        # Two PUTs at once: the second waits here and replaces the first's rules whole
+        # (PutBucketAccessMonitor takes the same lock).
+        bucket = Bucket.objects.select_for_update().get(pk=bucket.pk)
+        _check_access_monitor(bucket, rules)
         bucket.lifecycle_rules.all().delete()
         for position, rule in enumerate(rules, start=1):
             rule.bucket, rule.position = bucket, position
@@ -122,7 +133,7 @@ def _rule(node):
             "AbortMultipartUpload",
             "Tag",
             "Filter",
-            "Transition",  # refused below, once OSS's own checks have had their say
+            "Transition",
         },
         "Rule",
     )
@@ -148,15 +159,16 @@ def _rule(node):
         setattr(rule, field, value)
     if "Transition" in found:
         _check_not_mixed(rule, found["Transition"])
-        raise _not_accepted("Transition", "Rule")
+        rule.transitions = [_transition(node) for node in found["Transition"]]
+        _check_transitions(rule)
     abort = _single(found, "AbortMultipartUpload")
     if abort is not None:
         kind, value = _one_of(abort, ("Days", "CreatedBeforeDate"))
         field = "abort_days" if kind == "Days" else "abort_created_before_date"
         setattr(rule, field, value)
-    if not (rule.expires_objects or rule.aborts_uploads):
+    if not (rule.expires_objects or rule.aborts_uploads or rule.transitions):
         raise errors.invalid_argument(
-            "A rule needs an action: Expiration or AbortMultipartUpload.",
+            "A rule needs an action: Expiration, Transition or AbortMultipartUpload.",
             "Rule",
             rule.rule_id,
         )
@@ -216,13 +228,16 @@ def _not(node, rule_prefix):
 
 
 def _tags(nodes):
-    """[[key, value], ...] of Tag elements, each obeying OSS's object-tag rules."""
+    """[[key, value], ...] of Tag elements. As on OSS, tags that no object can carry
+    (more than 10, a key over 128 or a value over 256 characters) are accepted: the
+    rule is applied and matches no object. Characters no tag may hold are refused
+    (InvalidTag)."""
     pairs = []
     for node in nodes:
         found = _children(node, {"Key", "Value"}, "Tag")
         key = _single_text(found, "Key", required=True)
         value = _single_text(found, "Value")
-        object_tags([(key, value)])  # InvalidTag for a tag no object could have
+        check_tag_characters(key, value)
         pairs.append([key, value])
     if len({key for key, _value in pairs}) != len(pairs):
         raise errors.invalid_argument("Tag keys in a rule must be unique.", "Tag", "")
@@ -232,17 +247,163 @@ def _tags(nodes):
 def _check_not_mixed(rule, transitions):
     """OSS's own check (InvalidRequest): a rule's Expiration and Transitions count
     either Days or dates, not both."""
+    kinds = set()
+    if rule.expires_objects:
+        kinds.add("days" if rule.expiration_days is not None else "date")
     for transition in transitions:
-        by_days = transition.find("Days") is not None
-        by_date = transition.find("CreatedBeforeDate") is not None
-        if (rule.expiration_days is not None and by_date) or (
-            rule.expires_objects and rule.expiration_days is None and by_days
-        ):
-            raise errors.OssError(
-                400,
-                "InvalidRequest",
-                "Expiration and Transition in one rule must both use Days or both use dates.",
+        if transition.find("Days") is not None:
+            kinds.add("days")
+        if transition.find("CreatedBeforeDate") is not None:
+            kinds.add("date")
+    if len(kinds) > 1:
+        raise errors.OssError(
+            400,
+            "InvalidRequest",
+            "Expiration and Transition in one rule must both use Days or both use dates.",
+        )
+
+
+def _transition(node):
+    """One Transition element as stored: what was sent, None for what was not."""
+    found = _children(
+        node,
+        {
+            "Days",
+            "CreatedBeforeDate",
+            "StorageClass",
+            "IsAccessTime",
+            "ReturnToStdWhenVisit",
+            "AllowSmallFile",
+        },
+        "Transition",
+    )
+    days_node, date_node = _single(found, "Days"), _single(found, "CreatedBeforeDate")
+    if (days_node is None) == (date_node is None):
+        raise errors.invalid_argument(
+            "Transition needs exactly one of Days, CreatedBeforeDate.", "Transition", ""
+        )
+    storage_class = _single_text(found, "StorageClass", required=True)
+    if storage_class not in TRANSITION_CLASSES:
+        raise errors.invalid_argument(
+            f"Transition/StorageClass must be one of {', '.join(TRANSITION_CLASSES)}.",
+            "StorageClass",
+            storage_class,
+        )
+    transition = {
+        "days": None if days_node is None else _days(days_node, "Transition/Days"),
+        "created_before_date": None
+        if date_node is None
+        else _midnight_date(date_node, "Transition/CreatedBeforeDate").isoformat(),
+        "storage_class": storage_class,
+        **{
+            field: _boolean(found, tag)
+            for field, tag in (
+                ("is_access_time", "IsAccessTime"),
+                ("return_to_std_when_visit", "ReturnToStdWhenVisit"),
+                ("allow_small_file", "AllowSmallFile"),
             )
+        },
+    }
+    _check_access_time_options(transition)
+    return transition
+
+
+def _boolean(found, tag):
+    if tag not in found:
+        return None
+    text = _single_text(found, tag).strip()
+    if text not in _BOOLEANS:
+        raise errors.invalid_argument(f"{tag} must be true or false.", tag, text)
+    return _BOOLEANS[text]
+
+
+def _check_access_time_options(transition):
+    """ReturnToStdWhenVisit and AllowSmallFile only mean something for a transition
+    counted from last access; one counted from a date cannot be."""
+    if transition["is_access_time"]:
+        if transition["days"] is None:
+            raise errors.invalid_argument(
+                "A transition by last access time counts Days, not a date.",
+                "IsAccessTime",
+                "true",
+            )
+        if (
+            transition["return_to_std_when_visit"]
+            and transition["storage_class"] != StorageClass.IA
+        ):
+            raise errors.invalid_argument(
+                "ReturnToStdWhenVisit is for transitions to IA: a read of an archived "
+                "object needs a restore.",
+                "ReturnToStdWhenVisit",
+                "true",
+            )
+        return
+    for field, tag in (
+        ("return_to_std_when_visit", "ReturnToStdWhenVisit"),
+        ("allow_small_file", "AllowSmallFile"),
+    ):
+        if transition[field]:
+            raise errors.invalid_argument(
+                f"{tag} needs IsAccessTime true.", tag, "true"
+            )
+
+
+def _age(days, date):
+    """How old an object must be, as one comparable number: Days, or a date as
+    its negative day number (an earlier date means older objects)."""
+    return days if days is not None else -date.toordinal()
+
+
+def _transition_age(transition):
+    date = transition["created_before_date"]
+    return _age(transition["days"], date and datetime.date.fromisoformat(date))
+
+
+def _check_transitions(rule):
+    """OSS's checks: each class once, colder classes for older objects, all of them
+    before the objects expire."""
+    transitions = rule.transitions
+    classes = [transition["storage_class"] for transition in transitions]
+    if len(set(classes)) != len(classes):
+        raise errors.invalid_argument(
+            "A rule has at most one Transition to each storage class.",
+            "StorageClass",
+            ",".join(classes),
+        )
+    ordered = sorted(transitions, key=lambda t: COLDNESS[t["storage_class"]])
+    for warmer, colder in zip(ordered, ordered[1:], strict=False):
+        if _transition_age(colder) <= _transition_age(warmer):
+            raise errors.invalid_argument(
+                f"The Transition to {colder['storage_class']} must be for older objects "
+                f"than the one to {warmer['storage_class']}.",
+                "Transition",
+                colder["storage_class"],
+            )
+    if rule.expiration_days is None and rule.expiration_created_before_date is None:
+        return  # no expiration, or a Date one: every object goes that day
+    expiry = _age(rule.expiration_days, rule.expiration_created_before_date)
+    for transition in transitions:
+        if _transition_age(transition) >= expiry:
+            raise errors.invalid_argument(
+                "A Transition must happen before the objects expire.",
+                "Transition",
+                transition["storage_class"],
+            )
+
+
+def _check_access_monitor(bucket, rules):
+    """OSS refuses access-time rules on a bucket whose access monitor is off."""
+    if bucket.access_monitor_since is None and any(
+        uses_access_time(rule) for rule in rules
+    ):
+        error = errors.invalid_argument(
+            "Lifecycle rules by last access time need the bucket's access monitor "
+            "Enabled (PutBucketAccessMonitor).",
+            "IsAccessTime",
+            "true",
+        )
+        error.details["EC"] = "0014-00000016"  # OSS's, for this refusal
+        raise error
 
 
 def _check_abort_conditions(rule):
@@ -283,6 +444,7 @@ def _check_overlaps(rules):
     with the other) unless the request allows it (x-oss-allow-same-action-overlap)."""
     for action, has_action in (
         ("Expiration", lambda rule: rule.expires_objects),
+        ("Transition", lambda rule: bool(rule.transitions)),
         ("AbortMultipartUpload", lambda rule: rule.aborts_uploads),
     ):
         # Sorted, a prefix that starts another is directly followed by one that starts with it.
@@ -439,6 +601,7 @@ def _rule_element(rule):
             element("Prefix", rule.prefix),
             element("Status", rule.status),
             expiration,
+            *(_transition_element(transition) for transition in rule.transitions),
             abort,
             *(_tag_element(tag) for tag in rule.tags),
             filter_,
@@ -452,6 +615,30 @@ def _days_or_date(tag, value):
     if isinstance(value, datetime.date):
         value = value.strftime("%Y-%m-%dT00:00:00.000Z")
     return oss_xml.element(tag, value)
+
+
+def _transition_element(transition):
+    date = transition["created_before_date"]
+    return oss_xml.element(
+        "Transition",
+        children=[
+            _days_or_date("Days", transition["days"]),
+            _days_or_date(
+                "CreatedBeforeDate",
+                None if date is None else datetime.date.fromisoformat(date),
+            ),
+            oss_xml.element("StorageClass", transition["storage_class"]),
+            *(
+                oss_xml.element(tag, "true" if transition[field] else "false")
+                for field, tag in (
+                    ("is_access_time", "IsAccessTime"),
+                    ("return_to_std_when_visit", "ReturnToStdWhenVisit"),
+                    ("allow_small_file", "AllowSmallFile"),
+                )
+                if transition[field] is not None
+            ),
+        ],
+    )
 
 
 def _number(tag, value):

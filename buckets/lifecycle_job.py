@@ -1,6 +1,8 @@
 """The lifecycle job: what a bucket's lifecycle rules call expired goes.
 
-apply_lifecycle(now) deletes expired objects and aborts expired multipart uploads.
+apply_lifecycle(now) deletes expired objects, moves objects to the colder storage
+class their rules' Transitions name (the bytes stay where they are: the class
+governs how they may be read) and aborts expired multipart uploads.
 The housekeeping sweep in each server worker calls run_if_due(), which runs it at
 most once per LIFECYCLE_INTERVAL_SECONDS across all workers and servers sharing the
 database; `manage.py apply_lifecycle` runs it at once. Two runs at the same time are
@@ -14,62 +16,53 @@ import datetime
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from buckets.models import LifecycleRule, MultipartUpload, ScheduledJob, StoredObject
+from buckets import worm
+from buckets.models import LifecycleRule, MultipartUpload, StoredObject
 from buckets.names import key_range
 from buckets.parts import abort_upload
+from buckets.scheduled_jobs import claim_turn
 from buckets.storage import delete_key
+from buckets.storage_classes import COLDNESS
 
 JOB_NAME = "lifecycle"
 BATCH_SIZE = 500
+# OSS leaves objects smaller than this alone in access-time transitions, unless the
+# transition says AllowSmallFile.
+SMALL_FILE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
 class LifecycleOutcome:
     deleted_objects: int = 0
     aborted_uploads: int = 0
+    transitioned_objects: int = 0
 
 
 def apply_lifecycle(now):
     """Apply every bucket's Enabled rules as of `now`; returns what went."""
-    deleted = aborted = 0
+    deleted = aborted = moved = 0
     rules = LifecycleRule.objects.filter(status=LifecycleRule.Status.ENABLED)
     for rule in rules.select_related("bucket").order_by("bucket_id", "position"):
         if rule.expires_objects:
             deleted += _expire_objects(rule, now)
+        if rule.transitions:
+            moved += _transition_objects(rule, now)
         if rule.aborts_uploads:
             aborted += _abort_uploads(rule, now)
-    return LifecycleOutcome(deleted, aborted)
+    return LifecycleOutcome(deleted, aborted, moved)
 
 
 def run_if_due(now=None):
     """apply_lifecycle, if no worker or server has started it within the last
     LIFECYCLE_INTERVAL_SECONDS; None when it was not this caller's turn."""
     now = now or timezone.now()
-    if not _claim(now, datetime.timedelta(seconds=settings.LIFECYCLE_INTERVAL_SECONDS)):
+    interval = datetime.timedelta(seconds=settings.LIFECYCLE_INTERVAL_SECONDS)
+    if not claim_turn(JOB_NAME, now, interval):
         return None
     return apply_lifecycle(now)
-
-
-def _claim(now, interval):
-    """True for exactly one of the callers racing for this interval: a conditional
-    update is atomic on every database, so only one moves last_started on."""
-    claimed = ScheduledJob.objects.filter(
-        name=JOB_NAME, last_started__lte=now - interval
-    ).update(last_started=now)
-    if claimed:
-        return True
-    if ScheduledJob.objects.filter(name=JOB_NAME).exists():
-        return False  # started within the interval
-    try:
-        with transaction.atomic():
-            ScheduledJob.objects.create(name=JOB_NAME, last_started=now)
-    except IntegrityError:
-        return False  # another worker created it just now
-    return True
 
 
 def _expire_objects(rule, now):
@@ -80,6 +73,7 @@ def _expire_objects(rule, now):
     # bucket_id, which fails for a row another run deleted meanwhile.
     objects = StoredObject.objects.filter(bucket_id=rule.bucket_id)
     candidates = _under_prefix(objects, rule.prefix).filter(last_modified__lt=cutoff)
+    candidates = worm.exclude_retained(candidates, rule.bucket, now)
     if rule.object_size_greater_than is not None:
         candidates = candidates.filter(size__gt=rule.object_size_greater_than)
     if rule.object_size_less_than is not None:
@@ -98,6 +92,95 @@ def _expire_objects(rule, now):
                 deleted += 1
         if len(batch) < BATCH_SIZE:
             return deleted
+        after = batch[-1].key
+
+
+def _transition_objects(rule, now):
+    """Coldest transition first, so that an object old enough for two goes
+    straight to the colder class."""
+    ordered = sorted(
+        rule.transitions, key=lambda t: COLDNESS[t["storage_class"]], reverse=True
+    )
+    return sum(_transition(rule, transition, now) for transition in ordered)
+
+
+def _transition(rule, transition, now):
+    target = transition["storage_class"]
+    warmer = [name for name, rank in COLDNESS.items() if rank < COLDNESS[target]]
+    objects = StoredObject.objects.filter(
+        bucket_id=rule.bucket_id, storage_class__in=warmer
+    )
+    candidates = _by_size(_under_prefix(objects, rule.prefix), rule)
+    candidates = _old_enough(candidates, rule.bucket, transition, now)
+    if candidates is None:
+        return 0
+    changes = {
+        "storage_class": target,
+        # A read of such an object moves it back (access_monitor.record_read).
+        "return_to_standard_on_read": bool(transition["return_to_std_when_visit"]),
+        # A restore was of the old class; the new one needs its own.
+        "restore_ready_at": None,
+        "restore_expires_at": None,
+        "restore_tier": "",
+    }
+    moved = 0
+    for batch in _pages(candidates, ("key", "blob", "tags")):
+        chosen = [obj for obj in batch if rule.selects(obj)]
+        # Blobs are unique: an object rewritten since this page was read has a new
+        # one and stays as its writer made it.
+        moved += StoredObject.objects.filter(
+            pk__in=[obj.pk for obj in chosen],
+            blob__in=[obj.blob for obj in chosen],
+            storage_class__in=warmer,
+        ).update(**changes)
+    return moved
+
+
+def _old_enough(candidates, bucket, transition, now):
+    """The candidates old enough for `transition` at `now` (None: none can be):
+    by last write, or by last access for IsAccessTime."""
+    date = transition["created_before_date"]
+    if date is not None:
+        cutoff = datetime.datetime.combine(
+            datetime.date.fromisoformat(date), datetime.time(), tzinfo=datetime.UTC
+        )
+        return candidates.filter(last_modified__lt=cutoff)
+    try:
+        cutoff = now - datetime.timedelta(days=transition["days"])
+    except OverflowError:
+        return None  # more days than the calendar has had
+    candidates = candidates.filter(last_modified__lt=cutoff)
+    if not transition["is_access_time"]:
+        return candidates
+    since = bucket.access_monitor_since
+    if since is None or since >= cutoff:
+        return None  # no tracking, or not for long enough to call anything cold
+    if not transition["allow_small_file"]:
+        candidates = candidates.filter(size__gte=SMALL_FILE_BYTES)
+    return candidates.filter(
+        Q(last_access_time__isnull=True) | Q(last_access_time__lt=cutoff)
+    )
+
+
+def _by_size(queryset, rule):
+    if rule.object_size_greater_than is not None:
+        queryset = queryset.filter(size__gt=rule.object_size_greater_than)
+    if rule.object_size_less_than is not None:
+        queryset = queryset.filter(size__lt=rule.object_size_less_than)
+    return queryset
+
+
+def _pages(candidates, fields):
+    """Keyset pages of the candidates in key order: no cursor held open while the
+    caller changes rows."""
+    after = None
+    while True:
+        page = candidates if after is None else candidates.filter(key__gt=after)
+        batch = list(page.order_by("key").only(*fields)[:BATCH_SIZE])
+        if batch:
+            yield batch
+        if len(batch) < BATCH_SIZE:
+            return
         after = batch[-1].key
 
 

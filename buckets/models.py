@@ -33,10 +33,13 @@ class Bucket(models.Model):
     )
 
     class StorageClass(models.TextChoices):
-        # Archive classes need a restore before a read, which this server does not
-        # have: they are refused rather than stored as something else.
+        # Also each object's (StoredObject.storage_class); the archive classes need a
+        # restore before a read (buckets/restore.py).
         STANDARD = "Standard", "Standard"
         IA = "IA", "Infrequent Access"
+        ARCHIVE = "Archive", "Archive"
+        COLD_ARCHIVE = "ColdArchive", "Cold Archive"
+        DEEP_COLD_ARCHIVE = "DeepColdArchive", "Deep Cold Archive"
 
     class Redundancy(models.TextChoices):
         LRS = "LRS", "Locally redundant"
@@ -54,6 +57,36 @@ class Bucket(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # PutBucketTagging's tags, {key: value} (checked by buckets.tagging).
     tags = models.JSONField(default=dict, blank=True)
+    # PutBucketEncryption's default rule, {"algorithm", "data_algorithm", "key_id"};
+    # {} for none (buckets/encryption.py).
+    encryption = models.JSONField(default=dict, blank=True)
+    # PutBucketAccessMonitor: since when last access times are kept (None: Disabled).
+    access_monitor_since = models.DateTimeField(null=True, blank=True)
+    # PutBucketArchiveDirectRead: Archive objects read without a restore.
+    archive_direct_read = models.BooleanField(default=False)
+    # PutBucketPolicy's document as sent, and its statements as buckets.bucket_policy
+    # checked and normalised them (what access checks read).
+    policy = models.TextField(blank=True)
+    policy_statements = models.JSONField(default=list, blank=True)
+
+    class Payer(models.TextChoices):
+        BUCKET_OWNER = "BucketOwner"
+        REQUESTER = "Requester"
+
+    # PutBucketRequestPayment: with Requester, other users must say they pay.
+    request_payer = models.CharField(
+        max_length=16, choices=Payer.choices, default=Payer.BUCKET_OWNER
+    )
+    # PutBucketPublicAccessBlock: public ACLs and public policy grants stop counting.
+    block_public_access = models.BooleanField(default=False)
+    # PutBucketStorageCapacity (BucketUserQos), in GB; -1: no limit (buckets/quota.py).
+    storage_capacity_gb = models.BigIntegerField(default=-1)
+    # PutBucketHttpsConfig: which TLS versions HTTPS requests may use (buckets/tls.py).
+    tls_enabled = models.BooleanField(default=False)
+    tls_versions = models.JSONField(default=list, blank=True)
+    # OpenMetaQuery: since when data indexing is open (None: closed); the index is
+    # the object table itself (buckets/meta_query.py).
+    meta_query_opened_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -137,6 +170,24 @@ class StoredObject(models.Model):
     # A Symlink object's target key (PutSymlink); its own bytes are an empty blob,
     # so that every write, delete and sweep treats it as any other object.
     symlink_target = models.CharField(max_length=1023, blank=True)
+    # How the blob is encrypted at rest (buckets/envelope.py: algorithm, key id,
+    # wrapped data key, IV); {} for plain bytes.
+    encryption = models.JSONField(default=dict, blank=True)
+    # Its storage class (buckets/storage_classes.py); a restore of an archive class
+    # is ready at restore_ready_at and readable until restore_expires_at
+    # (buckets/restore.py). New bytes reset all of these.
+    storage_class = models.CharField(
+        max_length=16,
+        choices=Bucket.StorageClass.choices,
+        default=Bucket.StorageClass.STANDARD,
+    )
+    restore_ready_at = models.DateTimeField(null=True, blank=True)
+    restore_expires_at = models.DateTimeField(null=True, blank=True)
+    restore_tier = models.CharField(max_length=10, blank=True)
+    # A read recorded while the bucket's access monitor is on (at most daily).
+    last_access_time = models.DateTimeField(null=True, blank=True)
+    # Moved to IA by an access-time rule with ReturnToStdWhenVisit: a read moves it back.
+    return_to_standard_on_read = models.BooleanField(default=False)
 
     # Saved metadata fields and the response headers they become (SPEC §4).
     METADATA_HEADERS = {
@@ -283,6 +334,10 @@ class MultipartUpload(models.Model):
     initiated = models.DateTimeField(default=timezone.now, db_index=True)
     # The final object's ObjectMetadata fields, as sent to InitiateMultipartUpload.
     metadata = models.JSONField(default=dict, blank=True)
+    # The final object's server-side encryption, decided at initiation; {} for none.
+    encryption = models.JSONField(default=dict, blank=True)
+    # The final object's storage class (x-oss-storage-class, else the bucket's).
+    storage_class = models.CharField(max_length=16, blank=True)
 
     class Meta:
         ordering = ["bucket", "key", "upload_id"]
@@ -313,6 +368,8 @@ class UploadedPart(models.Model):
     md5 = models.CharField(max_length=32)
     crc64 = models.CharField(max_length=20)
     last_modified = models.DateTimeField(default=timezone.now)
+    # The part file's envelope (buckets/envelope.py), the upload's encryption; {} for plain.
+    encryption = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["upload", "part_number"]
@@ -363,6 +420,9 @@ class LifecycleRule(models.Model):
     filter_not = models.JSONField(default=list, blank=True)
     # <Tag> elements, [[key, value], ...]: only objects with all these tags expire.
     tags = models.JSONField(default=list, blank=True)
+    # <Transition> elements as sent, [{"days" | "created_before_date", "storage_class",
+    # "is_access_time", "return_to_std_when_visit", "allow_small_file"}, ...].
+    transitions = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["bucket", "position"]
@@ -433,6 +493,21 @@ def _cutoff(now, days, before_date):
         return None  # more days than the calendar has had: nothing is that old
 
 
+class AccountSettings(models.Model):
+    """Settings of a user's whole account (OSS's service-level operations)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="oss_account",
+    )
+    # PutPublicAccessBlock: as the bucket setting, for every bucket of the account.
+    block_public_access = models.BooleanField(default=False)
+
+    def __str__(self):
+        return f"account settings of {self.user_id}"
+
+
 class ScheduledJob(models.Model):
     """When a periodic job last started, shared by every worker and server: the
     one whose conditional update moves it on runs the job (buckets/lifecycle_job.py)."""
@@ -473,3 +548,117 @@ class RefererConfiguration(models.Model):
 
     def __str__(self):
         return f"Referer configuration of {self.bucket_id}"
+
+
+class WormConfiguration(models.Model):
+    """A bucket's retention policy (InitiateBucketWorm): while it is InProgress (for
+    24 hours) or Locked, no object may be overwritten or deleted until it is
+    retention_days old (buckets/worm.py)."""
+
+    class State(models.TextChoices):
+        IN_PROGRESS = "InProgress", "In progress"
+        LOCKED = "Locked", "Locked"
+
+    bucket = models.OneToOneField(
+        Bucket, on_delete=models.CASCADE, related_name="worm_configuration"
+    )
+    worm_id = models.CharField(max_length=32, unique=True)
+    state = models.CharField(max_length=10, choices=State.choices)
+    retention_days = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"WORM {self.worm_id} ({self.state}) of {self.bucket_id}"
+
+
+class LoggingConfiguration(models.Model):
+    """A bucket's access logging (PutBucketLogging): its requests are written as
+    log objects into target_bucket, which the same owner owns (buckets/access_logging.py)."""
+
+    bucket = models.OneToOneField(
+        Bucket, on_delete=models.CASCADE, related_name="logging_configuration"
+    )
+    target_bucket = models.ForeignKey(
+        Bucket, on_delete=models.CASCADE, related_name="+"
+    )
+    target_prefix = models.CharField(max_length=1023, blank=True)
+
+    def __str__(self):
+        return f"logging of {self.bucket_id} into {self.target_bucket_id}"
+
+
+class AccessLogRecord(models.Model):
+    """One access-log line waiting for the flush job to write it into the target
+    bucket: a row, not a per-worker file, so any worker or server can flush it."""
+
+    bucket = models.ForeignKey(Bucket, on_delete=models.CASCADE, related_name="+")
+    line = models.TextField()
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"log line of {self.bucket_id}"
+
+
+class InventoryConfiguration(models.Model):
+    """One inventory of a bucket (PutBucketInventory): the inventory job writes the
+    list of its objects into destination_bucket (buckets/inventory.py)."""
+
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.CASCADE, related_name="inventory_configurations"
+    )
+    inventory_id = models.CharField(max_length=64, db_collation=key_db_collation())
+    is_enabled = models.BooleanField()
+    # Filter; None: not sent.
+    prefix = models.CharField(max_length=1023, blank=True)
+    last_modify_begin = models.BigIntegerField(null=True, blank=True)
+    last_modify_end = models.BigIntegerField(null=True, blank=True)
+    lower_size_bound = models.BigIntegerField(null=True, blank=True)
+    upper_size_bound = models.BigIntegerField(null=True, blank=True)
+    storage_classes = models.JSONField(default=list, blank=True)
+    frequency = models.CharField(max_length=8)  # Daily | Weekly
+    included_object_versions = models.CharField(max_length=8)  # All | Current
+    optional_fields = models.JSONField(default=list, blank=True)
+    destination_bucket = models.ForeignKey(
+        Bucket, on_delete=models.CASCADE, related_name="+"
+    )
+    destination_prefix = models.CharField(max_length=1023, blank=True)
+    account_id = models.CharField(max_length=64)
+    role_arn = models.CharField(max_length=255)
+    encryption = models.CharField(max_length=8, blank=True)  # "", SSE-OSS, SSE-KMS
+    kms_key_id = models.CharField(max_length=255, blank=True)
+    last_run = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["bucket", "inventory_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket", "inventory_id"], name="unique_inventory_id"
+            )
+        ]
+
+    def __str__(self):
+        return f"inventory {self.inventory_id} of {self.bucket_id}"
+
+
+class CallbackPolicy(models.Model):
+    """A named upload callback of a bucket (PutBucketCallbackPolicy): an upload's
+    x-oss-callback may name it instead of spelling the callback out (buckets/callbacks.py)."""
+
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.CASCADE, related_name="callback_policies"
+    )
+    position = models.PositiveIntegerField()
+    name = models.CharField(max_length=255)
+    callback = models.TextField()  # base64 of the callback's JSON, as sent
+    callback_var = models.TextField(blank=True)  # base64 of the variables' JSON, or ""
+
+    class Meta:
+        ordering = ["bucket", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket", "name"], name="unique_callback_policy_name"
+            )
+        ]
+
+    def __str__(self):
+        return f"callback policy {self.name} of {self.bucket_id}"

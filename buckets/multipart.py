@@ -14,7 +14,8 @@ from urllib.parse import quote, unquote
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
-from buckets import errors, oss_xml, parts
+from buckets import callbacks, encryption, errors, oss_xml, parts, worm
+from buckets import envelope as sse_envelope
 from buckets.models import MultipartUpload
 from buckets.numbers import parse_decimal
 from buckets.object_operations import (
@@ -34,8 +35,10 @@ from buckets.oss_access import (
     readable_object,
     url_encoding_requested,
 )
+from buckets.restore import check_readable_now
 from buckets.serving import follow_symlink, iter_blob_range, parse_range
 from buckets.storage import ObjectWriter, ensure_room_for, open_current_version
+from buckets.storage_classes import objects_written_as, requested_class
 from buckets.upload_listing import list_uploads
 
 MAX_PART_NUMBER = 10000
@@ -65,10 +68,20 @@ def initiate_multipart_upload(request, bucket_name, key):
         key=key,
         upload_id=MultipartUpload.new_upload_id(),
         metadata=dataclasses.asdict(metadata_from_headers(request)),
+        encryption=encryption.for_new_object(request, bucket).as_dict(),
+        storage_class=requested_class(request, bucket),
     )
-    return oss_xml.xml_response(
+    response = oss_xml.xml_response(
         oss_xml.initiate_multipart_upload_result(upload, url_encoding=url_encoding)
     )
+    return _with_upload_encryption(response, upload)
+
+
+def _with_upload_encryption(response, upload):
+    """Every answer about an upload's bytes names its encryption, as OSS's do."""
+    for name, value in sse_envelope.response_headers(upload.encryption).items():
+        response[name] = value
+    return response
 
 
 def upload_part(request, bucket_name, key):
@@ -77,9 +90,10 @@ def upload_part(request, bucket_name, key):
     bucket = owned_bucket(request, bucket_name)
     part_number = _part_number(request)
     upload = _upload(request, bucket, key)
+    encryption.refuse_headers(request, "UploadPart")
     if request.headers.get("x-oss-copy-source"):
         return _upload_part_copy(request, upload, part_number)
-    with ObjectWriter() as writer:
+    with ObjectWriter(sse_envelope.Sse.from_dict(upload.encryption)) as writer:
         write_body(request, writer)
         part = _save_part(upload, part_number, writer)
     response = written_answer(part)
@@ -92,23 +106,27 @@ def _upload_part_copy(request, upload, part_number):
     (all of them without one) become the part."""
     source_bucket_name, source_key = _copy_source(request)
     source_bucket = get_bucket(source_bucket_name)
-    original = readable_object(request, source_bucket, source_key)
+    original = readable_object(
+        request, source_bucket, source_key, action="oss:GetObject"
+    )
     if original is not None and original.object_type == "Symlink":
         # A part is bytes: a symlink gives its target's, which must be readable too.
         original = check_object_readable(
-            request, source_bucket, follow_symlink(original)
+            request, source_bucket, follow_symlink(original), action="oss:GetObject"
         )
     original, source = open_current_version(original) if original else (None, None)
     if original is None:
         raise errors.no_such_key(source_key)
     with source:
+        # An archived source's bytes wait for a restore.
+        check_readable_now(original, source_bucket)
         byte_range = parse_range(
             request.headers.get("x-oss-copy-source-range"), original.size
         )
         start, end = byte_range or (0, original.size - 1)
         length = end - start + 1
         ensure_room_for(length)
-        with ObjectWriter() as writer:
+        with ObjectWriter(sse_envelope.Sse.from_dict(upload.encryption)) as writer:
             for chunk in iter_blob_range(source, start, length):
                 writer.write(chunk)
             if writer.size != length:  # the bytes went while being read: a lost race
@@ -117,7 +135,7 @@ def _upload_part_copy(request, upload, part_number):
     response = oss_xml.xml_response(oss_xml.copy_part_result(part))
     response["ETag"] = part.etag  # oss2 reads the part's ETag from the header
     response["x-oss-hash-crc64ecma"] = part.crc64
-    return response
+    return _with_upload_encryption(response, upload)
 
 
 def _copy_source(request):
@@ -144,6 +162,8 @@ def complete_multipart_upload(request, bucket_name, key):
     part) become the object, atomically; the upload and its parts end."""
     bucket = owned_bucket(request, bucket_name)
     upload = _upload(request, bucket, key)
+    worm.check_replaceable(bucket, key)  # before the parts are assembled
+    encryption.refuse_headers(request, "CompleteMultipartUpload")
     url_encoding = url_encoding_requested(request)
     uploaded = {part.part_number: part for part in upload.parts.all()}
     body = read_xml_body(request)
@@ -160,8 +180,11 @@ def complete_multipart_upload(request, bucket_name, key):
     else:
         chosen = _listed_parts(_requested_parts(body), uploaded)
     _check_part_sizes(chosen)
+    callback = callbacks.callback_of(request, bucket)  # refused before assembling
     try:
-        obj = parts.complete_upload(upload, chosen)
+        # The class InitiateMultipartUpload chose (uploads from before it: the bucket's).
+        with objects_written_as(upload.storage_class or None):
+            obj = parts.complete_upload(upload, chosen)
     except parts.UploadGone:
         raise errors.no_such_upload(upload.upload_id) from None
     except parts.PartsChanged:
@@ -174,7 +197,13 @@ def complete_multipart_upload(request, bucket_name, key):
     )
     response["ETag"] = obj.etag
     response["x-oss-hash-crc64ecma"] = obj.crc64
-    return response
+    return callbacks.answer_with_callback(
+        request,
+        callback,
+        obj,
+        _with_upload_encryption(response, upload),
+        "CompleteMultipartUpload",
+    )
 
 
 def _requested_parts(body):

@@ -9,7 +9,7 @@ CompleteMultipartUpload) sets it from the request's header, "default" without
 one, as on OSS; PutObjectAcl changes it alone (neither bytes nor Last-Modified).
 """
 
-from buckets import errors, oss_xml
+from buckets import errors, oss_xml, public_access
 from buckets.models import StoredObject
 from buckets.oss_access import (
     checked_key,
@@ -45,6 +45,7 @@ def put_object_acl(request, bucket_name, key):
         raise errors.invalid_argument(
             f"PutObjectAcl needs the {OBJECT_ACL_HEADER} header.", OBJECT_ACL_HEADER, ""
         )
+    public_access.check_acl(bucket, acl)
     # One UPDATE of the ACL alone: bytes and Last-Modified stay as they are.
     if not bucket.stored_objects.filter(key=key).update(acl=acl):
         raise errors.no_such_key(key)

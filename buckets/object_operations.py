@@ -12,7 +12,9 @@ from urllib.parse import unquote
 
 from django.utils.http import http_date
 
-from buckets import errors, oss_xml, traffic_limit
+from buckets import callbacks, encryption, errors, oss_xml, quota, traffic_limit, worm
+from buckets import envelope as sse_envelope
+from buckets.access_monitor import last_access_header, record_read
 from buckets.header_text import from_wire
 from buckets.models import StoredObject
 from buckets.numbers import MAX_BYTE_OFFSET, parse_decimal
@@ -31,6 +33,7 @@ from buckets.oss_access import (
     writable_object,
 )
 from buckets.referer import check_referer
+from buckets.restore import check_readable_now
 from buckets.serving import follow_symlink, serve_object
 from buckets.storage import (
     CHUNK_SIZE,
@@ -42,6 +45,11 @@ from buckets.storage import (
     ensure_room_for,
     open_blob,
     open_current_version,
+)
+from buckets.storage_classes import (
+    APPENDABLE_CLASSES,
+    objects_written_as,
+    requested_class,
 )
 from buckets.tagging import tags_for_copy, tags_from_header
 
@@ -69,6 +77,8 @@ def get_object(request, bucket_name, key):
         raise errors.no_such_key(key)
     link, obj = _followed(request, bucket, obj)
     response = serve_object(request, obj, link=link)
+    if request.method == "GET" and response.status_code < 300:
+        record_read(obj, bucket)  # the access monitor's, at most daily
     for parameter, header in RESPONSE_OVERRIDES.items():
         value = request.GET.get(parameter)
         if value and "\n" not in value and "\r" not in value:
@@ -96,6 +106,15 @@ def get_object_meta(request, bucket_name, key):
     response["Content-Length"] = str(obj.size)
     response["ETag"] = obj.etag
     response["Last-Modified"] = http_date(obj.last_modified.timestamp())
+    for name, value in last_access_header(obj, bucket).items():
+        response[name] = value
+    _with_encryption_headers(response, obj)
+    return response
+
+
+def _with_encryption_headers(response, obj):
+    for name, value in sse_envelope.response_headers(obj.encryption).items():
+        response[name] = value
     return response
 
 
@@ -131,15 +150,21 @@ def put_object(request, bucket_name, key):
     if request.headers.get("x-oss-copy-source"):
         return copy_object(request, bucket_name, key)
     bucket = get_bucket(bucket_name)
-    writable_object(request, bucket, key)
+    existing = writable_object(request, bucket, key)
     checked_key(key)
+    worm.check_replaceable(bucket, key)  # before the body is read
+    # Likewise (and again when the write commits).
+    quota.check_room(bucket, declared_length(request), existing.size if existing else 0)
     metadata = metadata_from_headers(request)
-    with ObjectWriter() as writer:
+    sse = encryption.for_new_object(request, bucket)  # refused before the body is read
+    storage_class = requested_class(request, bucket)  # likewise
+    callback = callbacks.callback_of(request, bucket)  # likewise
+    with ObjectWriter(sse) as writer, objects_written_as(storage_class):
         write_body(request, writer)
         obj = commit_object(bucket, key, writer, metadata)
     response = written_answer(obj)
     response["Content-MD5"] = base64.b64encode(bytes.fromhex(obj.md5)).decode()
-    return response
+    return callbacks.answer_with_callback(request, callback, obj, response, "PutObject")
 
 
 def written_answer(obj):
@@ -147,7 +172,7 @@ def written_answer(obj):
     response = empty_response()
     response["ETag"] = obj.etag
     response["x-oss-hash-crc64ecma"] = obj.crc64
-    return response
+    return _with_encryption_headers(response, obj)
 
 
 def write_body(request, writer):
@@ -200,6 +225,8 @@ def append_object(request, bucket_name, key):
         raise errors.OssError(
             409, "ObjectNotAppendable", "The object is not appendable."
         )
+    if existing is not None:
+        worm.check_replaceable(bucket, key, existing)  # before the body is read
     size = existing.size if existing else 0
     if position != size:
         raise _position_error(
@@ -208,7 +235,19 @@ def append_object(request, bucket_name, key):
     metadata = (
         metadata_from_headers(request) if existing is None else _metadata_of(existing)
     )
-    with ObjectWriter() as writer:
+    # The first append decides the object's encryption; later ones keep it.
+    sse = (
+        encryption.for_new_object(request, bucket)
+        if existing is None
+        else encryption.for_existing_object(request, existing.encryption)
+    )
+    # Likewise its storage class.
+    storage_class = (
+        requested_class(request, bucket, allowed=APPENDABLE_CLASSES)
+        if existing is None
+        else existing.storage_class
+    )
+    with ObjectWriter(sse) as writer, objects_written_as(storage_class):
         try:
             if existing is not None:
                 # Missing bytes mean a write replaced them since: the same as losing the race.
@@ -253,15 +292,23 @@ def copy_object(request, bucket_name, key):
     bucket = get_bucket(bucket_name)
     writable_object(request, bucket, key)
     checked_key(key)
+    worm.check_replaceable(bucket, key)
     copy_source = unquote(request.headers["x-oss-copy-source"])
     source_bucket_name, _, source_key = copy_source.lstrip("/").partition("/")
     source_bucket = get_bucket(source_bucket_name)
     replace = request.headers.get("x-oss-metadata-directive", "COPY").upper()
-    original = readable_object(request, source_bucket, source_key)
+    # The copy's own headers or the bucket's default, never the source's.
+    sse = encryption.for_new_object(request, bucket)
+    storage_class = requested_class(request, bucket)  # likewise
+    original = readable_object(
+        request, source_bucket, source_key, action="oss:GetObject"
+    )
     original, source = open_current_version(original) if original else (None, None)
     if original is None:
         raise errors.no_such_key(source_key)
-    with source, ObjectWriter() as writer:
+    with source, ObjectWriter(sse) as writer, objects_written_as(storage_class):
+        if original.object_type != "Symlink":  # a symlink is copied, not read
+            check_readable_now(original, source_bucket)
         # Tags follow their own directive, not the metadata's.
         tags = tags_for_copy(request, original)
         metadata = (
@@ -282,7 +329,7 @@ def copy_object(request, bucket_name, key):
             object_type="Symlink" if symlink else "Normal",
             symlink_target=original.symlink_target if symlink else "",
         )
-    return oss_xml.xml_response(oss_xml.copy_result(obj))
+    return _with_encryption_headers(oss_xml.xml_response(oss_xml.copy_result(obj)), obj)
 
 
 def delete_object_view(request, bucket_name, key):

@@ -8,10 +8,12 @@ import base64
 import hashlib
 from dataclasses import dataclass
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError, fromstring
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 
-from buckets import errors
+from buckets import bucket_policy, errors, public_access, request_payment, tls
 from buckets.models import Bucket
 from buckets.names import validate_object_key
 from buckets.numbers import MAX_BYTE_OFFSET, parse_decimal
@@ -53,25 +55,65 @@ def request_user(request):
 
 def get_bucket(name):
     try:
-        # The Referer configuration joins in: a read checks it (buckets/referer.py).
-        return Bucket.objects.select_related("owner", "referer_configuration").get(
-            name=name
-        )
+        # The Referer configuration joins in: a read checks it (buckets/referer.py);
+        # so do the owner's account settings (Block Public Access) and the logging
+        # configuration (buckets/access_logging.py records the request by it).
+        return Bucket.objects.select_related(
+            "owner__oss_account", "referer_configuration", "logging_configuration"
+        ).get(name=name)
     except Bucket.DoesNotExist:
         raise errors.no_such_bucket(name) from None
 
 
+# -- may the request do it -------------------------------------------------------
+#
+# One decision for every operation (check_access): the owner may do anything; for
+# anyone else the bucket policy's explicit Deny wins, then its Allow grants, then
+# the ACL (a public one only while public access is not blocked) decides; a request
+# let in by policy or ACL then also meets pay-by-requester's rule.
+
+
+def check_access(request, bucket, *, acl_grants, key=None, action=None, denied=None):
+    """Raise AccessDenied unless the request may do `action` (by default the routed
+    operation's) on `bucket` or its object `key`. `acl_grants`: whether the ACL
+    alone would let this non-owner in."""
+    if not hasattr(request, "oss_bucket"):  # the URL's bucket: checked first
+        request.oss_bucket = bucket
+    tls.check_tls_version(request, bucket)  # the owner's requests too
+    user = request_user(request)
+    if bucket.is_owned_by(user):
+        return
+    decided = bucket_policy.verdict(
+        bucket,
+        user,
+        action or bucket_policy.request_action(request),
+        bucket_policy.resource_name(bucket, key),
+        request.META.get("REMOTE_ADDR", ""),
+    )
+    if decided is bucket_policy.Verdict.DENY:
+        raise errors.access_denied(
+            "You have no right to access this resource because of bucket policy."
+        )
+    if decided is None and not (acl_grants and not public_access.is_blocked(bucket)):
+        raise denied or errors.access_denied()
+    request_payment.check_payer(request, bucket, user)
+
+
 def owned_bucket(request, name):
-    """Bucket-level operations are the owner's alone."""
+    """Bucket-level operations are the owner's, and those the bucket policy grants."""
     bucket = get_bucket(name)
-    if not bucket.is_owned_by(request_user(request)):
-        raise errors.access_denied("You have no right to access this bucket.")
+    check_access(
+        request,
+        bucket,
+        acl_grants=False,
+        denied=errors.access_denied("You have no right to access this bucket."),
+    )
     return bucket
 
 
 def check_readable(request, bucket):
-    if not bucket.readable_by(request_user(request)):
-        raise errors.access_denied()
+    user = request_user(request)
+    check_access(request, bucket, acl_grants=bucket.readable_by(user))
     return bucket
 
 
@@ -81,8 +123,8 @@ def readable_bucket(request, name):
 
 def writable_bucket(request, name):
     bucket = get_bucket(name)
-    if not bucket.writable_by(request_user(request)):
-        raise errors.access_denied()
+    user = request_user(request)
+    check_access(request, bucket, acl_grants=bucket.writable_by(user))
     return bucket
 
 
@@ -90,25 +132,46 @@ def _object_or_none(bucket, key):
     return bucket.stored_objects.filter(key=key).first() if is_valid_key(key) else None
 
 
-def readable_object(request, bucket, key):
+def readable_object(request, bucket, key, *, action=None):
     """The object `key` (None if there is none) once the request may read it: the
     object's own ACL, unless "default", decides instead of the bucket's. The key
-    is checked after access: a denied request is AccessDenied whatever its key."""
-    return check_object_readable(request, bucket, _object_or_none(bucket, key))
+    is checked after access: a denied request is AccessDenied whatever its key.
+    `action`: the policy action when it is not the routed operation's (a copy's
+    source is read with oss:GetObject)."""
+    obj = _object_or_none(bucket, key)
+    return check_object_readable(request, bucket, obj, key=key, action=action)
 
 
-def check_object_readable(request, bucket, obj):
-    if not bucket.readable_by(request_user(request), _acl_of(obj)):
-        raise _denied_by(obj)
+def check_object_readable(request, bucket, obj, *, key=None, action=None):
+    user = request_user(request)
+    check_access(
+        request,
+        bucket,
+        acl_grants=bucket.readable_by(user, _acl_of(obj)),
+        key=obj.key if obj is not None else key,
+        action=action,
+        denied=_denied_by(obj),
+    )
     return obj
 
 
-def writable_object(request, bucket, key):
+def writable_object(request, bucket, key, *, action=None):
     """As readable_object, for a write or delete of `key`."""
     obj = _object_or_none(bucket, key)
-    if not bucket.writable_by(request_user(request), _acl_of(obj)):
-        raise _denied_by(obj)
+    check_object_writable(request, bucket, key, obj, action=action)
     return obj
+
+
+def check_object_writable(request, bucket, key, obj, *, action=None):
+    user = request_user(request)
+    check_access(
+        request,
+        bucket,
+        acl_grants=bucket.writable_by(user, _acl_of(obj)),
+        key=key,
+        action=action,
+        denied=_denied_by(obj),
+    )
 
 
 def _acl_of(obj):
@@ -224,6 +287,18 @@ def read_xml_body(request):
     body = request.body
     check_content_md5(request, base64.b64encode(hashlib.md5(body).digest()).decode())
     return body
+
+
+def xml_document(request, root_tag):
+    """The request's XML body, parsed (defusedxml: entity declarations are refused),
+    whose root must be `root_tag`; else MalformedXML."""
+    try:
+        root = fromstring(read_xml_body(request))
+    except (ParseError, DefusedXmlException):
+        raise errors.malformed_xml() from None
+    if root.tag != root_tag:
+        raise errors.malformed_xml(f"The root element must be {root_tag}.")
+    return root
 
 
 # -- answers --------------------------------------------------------------------

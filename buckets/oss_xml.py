@@ -5,6 +5,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import quote
 
 from django.http import HttpResponse
+from django.utils import timezone
 
 # Characters XML 1.0 cannot carry even escaped; an invalid key may still hold them.
 _NOT_XML_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -104,15 +105,43 @@ def bucket_info(bucket, region, endpoint_host):
     for child in (
         element("DataRedundancyType", bucket.data_redundancy),
         element("Comment", ""),
-        element("AccessMonitor", "Disabled"),
+        element(
+            "AccessMonitor", "Enabled" if bucket.access_monitor_since else "Disabled"
+        ),
         element("TransferAcceleration", "Disabled"),
         element("CrossRegionReplication", "Disabled"),
         element("BlockPublicAccess", "false"),
-        # No server-side encryption is configured (and none can be: PutBucketEncryption is 501).
-        element("ServerSideEncryptionRule", children=[element("SSEAlgorithm", "None")]),
+        element(
+            "ServerSideEncryptionRule",
+            children=server_side_encryption_settings(bucket.encryption),
+        ),
     ):
         node.append(child)
     return element("BucketInfo", children=[node])
+
+
+def server_side_encryption_settings(rule):
+    """A bucket's encryption rule ({} for none: SSEAlgorithm "None") as OSS lists it."""
+    return [
+        element("SSEAlgorithm", rule.get("algorithm") or "None"),
+        element("KMSMasterKeyID", rule["key_id"]) if rule.get("key_id") else None,
+        element("KMSDataEncryption", rule["data_algorithm"])
+        if rule.get("data_algorithm")
+        else None,
+    ]
+
+
+def server_side_encryption_rule(rule):
+    """GetBucketEncryption's document."""
+    return element(
+        "ServerSideEncryptionRule",
+        children=[
+            element(
+                "ApplyServerSideEncryptionByDefault",
+                children=server_side_encryption_settings(rule),
+            )
+        ],
+    )
 
 
 def access_control_policy(owner, acl):
@@ -171,16 +200,26 @@ def object_listing(
             element("ETag", obj.etag),
             element("Type", obj.object_type),
             element("Size", obj.size),
-            element("StorageClass", bucket.storage_class),
+            element("StorageClass", obj.storage_class),
         ]
         if fetch_owner:
             contents.append(owner_element(bucket.owner))
+        contents.append(_restore_info(obj))
         children.append(element("Contents", children=contents))
     children += [
         element("CommonPrefixes", children=[element("Prefix", encode(folder))])
         for folder in listing.common_prefixes
     ]
     return element("ListBucketResult", children=children)
+
+
+def _restore_info(obj):
+    """RestoreInfo of an archived object with a restore asked or ready, else None."""
+    # Here, not at the top: buckets.restore builds its own documents with this module.
+    from buckets.restore import restore_status  # noqa: PLC0415
+
+    status = restore_status(obj, timezone.now())
+    return element("RestoreInfo", status) if status else None
 
 
 def delete_result(deleted_keys, *, url_encoding):
@@ -241,7 +280,9 @@ def list_parts_result(upload, parts, *, marker, max_parts, truncated, url_encodi
             element("Bucket", upload.bucket.name),
             element("Key", _encoded(upload.key, url_encoding)),
             element("UploadId", upload.upload_id),
-            element("StorageClass", upload.bucket.storage_class),
+            element(
+                "StorageClass", upload.storage_class or upload.bucket.storage_class
+            ),
             element("PartNumberMarker", marker),
             element("NextPartNumberMarker", parts[-1].part_number if parts else ""),
             element("MaxParts", max_parts),
@@ -282,7 +323,7 @@ def multipart_upload_listing(
             children=[
                 element("Key", encode(upload.key)),
                 element("UploadId", upload.upload_id),
-                element("StorageClass", bucket.storage_class),
+                element("StorageClass", upload.storage_class or bucket.storage_class),
                 element("Initiated", iso8601(upload.initiated)),
             ],
         )

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from buckets import envelope as sse_envelope
 from buckets.models import MultipartUpload, UploadedPart
 from buckets.storage import (
     ObjectMetadata,
@@ -81,6 +82,7 @@ def save_part(upload, part_number, writer):
                     "md5": writer.md5_hex,
                     "crc64": writer.crc64,
                     "last_modified": timezone.now(),
+                    "encryption": sse_envelope.stored_envelope(writer.envelope),
                 },
             )
             if replaced is not None:
@@ -97,10 +99,10 @@ def complete_upload(upload, parts):
     ending the upload, in one transaction: nothing is visible before, and the
     previous object at the key stays whole until then. Returns the object."""
     ensure_room_for(sum(part.size for part in parts))
-    with ObjectWriter() as writer:
+    with ObjectWriter(sse_envelope.Sse.from_dict(upload.encryption)) as writer:
         for part in parts:
             try:
-                handle = open(part_path(part), "rb")  # noqa: SIM115 - closed just below
+                handle = open_part(part)
             except FileNotFoundError:
                 raise PartsChanged(part.part_number) from None
             with handle:
@@ -126,6 +128,12 @@ def complete_upload(upload, parts):
             upload_id = upload.upload_id
             transaction.on_commit(lambda: remove_part_files(upload_id))
     return obj
+
+
+def open_part(part):
+    """The part's bytes as uploaded (decrypted, if the upload is encrypted)."""
+    raw = open(part_path(part), "rb")  # noqa: SIM115 - the caller closes it
+    return sse_envelope.open_decrypted(raw, part.encryption)
 
 
 def abort_upload(upload):

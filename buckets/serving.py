@@ -3,6 +3,7 @@
 import re
 
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.utils import timezone
 from django.utils.cache import get_conditional_response
 from django.utils.http import (
     content_disposition_header,
@@ -10,9 +11,12 @@ from django.utils.http import (
     parse_http_date_safe,
 )
 
-from buckets import errors, traffic_limit
+from buckets import compression, errors, traffic_limit
+from buckets import envelope as sse_envelope
+from buckets.access_monitor import last_access_header
 from buckets.header_text import to_wire
 from buckets.numbers import MAX_BYTE_OFFSET, parse_decimal
+from buckets.restore import RESTORE_HEADER, archived_error, is_readable, restore_status
 from buckets.storage import CHUNK_SIZE, open_current_version
 
 # ASCII digits only: \d would also match digits of other scripts.
@@ -101,10 +105,17 @@ def object_headers(obj, link=None):
         "Last-Modified": http_date(last_modified(obj, link).timestamp()),
         "Accept-Ranges": "bytes",
         "x-oss-object-type": described.object_type,
-        "x-oss-storage-class": obj.bucket.storage_class,
+        "x-oss-storage-class": obj.storage_class,
     }
+    # An archived object's restore, and its last access while the bucket tracks it.
+    restore = restore_status(obj, timezone.now())
+    if restore:
+        headers[RESTORE_HEADER] = restore
+    headers.update(last_access_header(obj, obj.bucket))
     if obj.crc64:  # objects stored before CRC-64 was kept have none
         headers["x-oss-hash-crc64ecma"] = obj.crc64
+    # The bytes' encryption: the target's, for a symlink.
+    headers.update(sse_envelope.response_headers(obj.encryption))
     headers.update(described.metadata_headers())
     headers.update(
         {
@@ -125,6 +136,9 @@ def serve_object(request, obj, *, as_attachment=False, link=None):
     if link is None and obj.object_type == "Symlink":
         link, obj = obj, follow_symlink(obj)
     handle, key = None, obj.key
+    if request.method != "HEAD" and not is_readable(obj, obj.bucket, timezone.now()):
+        # An archived object's bytes wait for a restore (HEAD answers as usual).
+        return archived_error().response(request)
     if request.method != "HEAD":
         # Open first: the answer's headers must describe the bytes actually sent,
         # also when an overwrite or delete lands after the row was read.
@@ -182,8 +196,17 @@ def _object_response(request, obj, handle, as_attachment, link=None):
     length = end - start + 1 if obj.size else 0
 
     rate = traffic_limit.bytes_per_second(request)
+    gzip = compression.should_compress(request, obj, byte_range is None)
     if request.method == "HEAD":
         response = HttpResponse(status=206 if byte_range else 200)
+    elif gzip:
+        # No Content-Length: the compressed length is known only at the end (chunked).
+        response = StreamingHttpResponse(
+            traffic_limit.paced(
+                compression.gzipped(iter_blob_range(handle, 0, length)), rate
+            )
+        )
+        response._resource_closers.append(handle.close)
     elif byte_range or rate is not None:
         # A range, or a capped rate (x-oss-traffic-limit), is sent chunk by chunk.
         response = StreamingHttpResponse(
@@ -199,7 +222,11 @@ def _object_response(request, obj, handle, as_attachment, link=None):
     if byte_range:
         response["Content-Range"] = f"bytes {start}-{end}/{obj.size}"
     _with_headers(response, headers)
-    response["Content-Length"] = str(length)
+    if gzip:
+        response["Content-Encoding"] = "gzip"
+        response["Vary"] = "Accept-Encoding"
+    else:
+        response["Content-Length"] = str(length)
     return response
 
 

@@ -1,4 +1,5 @@
-"""OSS request signatures, V1 (HMAC-SHA1) and V4 (OSS4-HMAC-SHA256), header and presigned.
+"""OSS request signatures, V1 (HMAC-SHA1), V2 (OSS2, HMAC-SHA256) and V4
+(OSS4-HMAC-SHA256), header and presigned.
 
 `authenticate(request)` returns the AccessKey a request is signed with, None for an
 anonymous request, or raises OssError. The string-to-sign builders are pure
@@ -28,6 +29,7 @@ V4_ALGORITHM = "OSS4-HMAC-SHA256"
 V4_DEFAULT_SIGNED_HEADERS = ("content-type", "content-md5")
 
 V1_PRESIGN_PARAMETERS = ("OSSAccessKeyId", "Expires", "Signature")
+V2_SCHEME = "OSS2"
 V4_PRESIGN_PARAMETERS = (
     "x-oss-signature-version",
     "x-oss-credential",
@@ -157,6 +159,68 @@ def v1_signature(secret, string_to_sign):
         secret.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha1
     ).digest()
     return base64.b64encode(digest).decode("ascii")
+
+
+# -- V2 ------------------------------------------------------------------------------
+
+
+def _v2_encode(value):
+    # Every byte but the unreserved ones, "/" included (oss2's v2_uri_encode).
+    return quote(value, safe="-_.~")
+
+
+def v2_string_to_sign(request, date_value, additional_headers, content_type=None):
+    """V2's string-to-sign: V1's lines, then the AdditionalHeaders line, then the
+    whole path (slashes encoded) with every query parameter but the signature."""
+    signed_headers = sorted(
+        (name.lower(), from_wire(value))
+        for name, value in request.headers.items()
+        if name.lower().startswith("x-oss-") or name.lower() in additional_headers
+    )
+    pairs = sorted(
+        (_v2_encode(name), _v2_encode(value))
+        for name, value in query_pairs(request)
+        if name != "x-oss-signature"
+    )
+    query = "&".join(f"{name}={value}" if value else name for name, value in pairs)
+    return "\n".join(
+        [
+            request.method,
+            request.headers.get("content-md5", ""),
+            request.META.get("CONTENT_TYPE", "")
+            if content_type is None
+            else content_type,
+            date_value,
+            "".join(f"{name}:{value}\n" for name, value in signed_headers)
+            + ";".join(sorted(additional_headers)),
+            _v2_encode(resource_path(request)) + (f"?{query}" if query else ""),
+        ]
+    )
+
+
+def v2_signature(secret, string_to_sign):
+    digest = hmac.new(
+        secret.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha256
+    ).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _parse_v2_authorization(value):
+    """{AccessKeyId, AdditionalHeaders, Signature} of `OSS2 AccessKeyId:...,...`."""
+    fields = {}
+    for part in value[len(V2_SCHEME) :].split(","):
+        name, _, field = part.strip().partition(":")
+        if name:
+            fields[name] = field.strip()
+    if not fields.get("AccessKeyId") or not fields.get("Signature"):
+        raise _bad_request(
+            "The Authorization header is malformed.", "Authorization", value
+        )
+    return fields
+
+
+def _additional_header_names(value):
+    return {name.strip().lower() for name in (value or "").split(";") if name.strip()}
 
 
 # -- V4 ------------------------------------------------------------------------------
@@ -292,6 +356,8 @@ def authenticate(request, find_key):
     params = dict(query_pairs(request))
     if authorization.startswith("OSS "):
         return _verify_v1_header(request, authorization, find_key)
+    if authorization.startswith(V2_SCHEME + " "):
+        return _verify_v2_header(request, authorization, find_key)
     if authorization.startswith(V4_ALGORITHM):
         return _verify_v4(
             request,
@@ -302,6 +368,8 @@ def authenticate(request, find_key):
         )
     if "OSSAccessKeyId" in params and "Signature" in params:
         return _verify_v1_presigned(request, params, find_key)
+    if params.get("x-oss-signature-version") == V2_SCHEME:
+        return _verify_v2_presigned(request, params, find_key)
     if params.get("x-oss-signature-version") == V4_ALGORITHM:
         fields = {
             "Credential": params.get("x-oss-credential", ""),
@@ -332,12 +400,8 @@ def _key_or_error(find_key, key_id):
     return key
 
 
-def _verify_v1_header(request, authorization, find_key):
-    key_id, _, signature = authorization[4:].strip().rpartition(":")
-    if not key_id or not signature:
-        raise _bad_request(
-            "The Authorization header is malformed.", "Authorization", authorization
-        )
+def _check_date_header(request):
+    """x-oss-date (or else Date), which must be within 15 minutes of now."""
     date_value = request.headers.get("x-oss-date") or request.headers.get("Date", "")
     try:
         _check_skew(parsedate_to_datetime(date_value).timestamp(), date_value)
@@ -345,20 +409,35 @@ def _verify_v1_header(request, authorization, find_key):
         raise OssError(
             403, "AccessDenied", "The request has no valid Date header."
         ) from None
+    return date_value
+
+
+def _check_expires(expires, name):
+    """An absolute expiry time (seconds since the epoch) that has not passed yet."""
+    try:
+        expires_at = parse_decimal(expires, max_value=MAX_EPOCH_SECONDS)
+    except ValueError:
+        raise _bad_request(
+            f"{name} must be a number of seconds since the epoch.", name, expires
+        ) from None
+    if expires_at < time.time():
+        raise _expired(expires)
+
+
+def _verify_v1_header(request, authorization, find_key):
+    key_id, _, signature = authorization[4:].strip().rpartition(":")
+    if not key_id or not signature:
+        raise _bad_request(
+            "The Authorization header is malformed.", "Authorization", authorization
+        )
+    date_value = _check_date_header(request)
     key = _key_or_error(find_key, key_id)
     return _check_v1(request, key, date_value, signature, key_id)
 
 
 def _verify_v1_presigned(request, params, find_key):
     expires = params.get("Expires", "")
-    try:
-        expires_at = parse_decimal(expires, max_value=MAX_EPOCH_SECONDS)
-    except ValueError:
-        raise _bad_request(
-            "Expires must be a number of seconds since the epoch.", "Expires", expires
-        ) from None
-    if expires_at < time.time():
-        raise _expired(expires)
+    _check_expires(expires, "Expires")
     key = _key_or_error(find_key, params["OSSAccessKeyId"])
     return _check_v1(
         request, key, expires, params["Signature"], params["OSSAccessKeyId"]
@@ -392,6 +471,54 @@ def _check_v1(request, key, date_value, signature, key_id):
     ]
     if not any(
         _matches(v1_signature(key.secret, string), signature) for string in strings
+    ):
+        raise signature_mismatch(strings[0], key_id)
+    return key
+
+
+def _verify_v2_header(request, authorization, find_key):
+    fields = _parse_v2_authorization(authorization)
+    _check_date_header(request)
+    # The Date header is what V2 signs, even when x-oss-date is the one checked.
+    return _check_v2(
+        request,
+        fields["AccessKeyId"],
+        request.headers.get("Date", ""),
+        fields.get("AdditionalHeaders"),
+        fields["Signature"],
+        find_key,
+    )
+
+
+def _verify_v2_presigned(request, params, find_key):
+    expires = params.get("x-oss-expires", "")
+    _check_expires(expires, "x-oss-expires")
+    key_id = params.get("x-oss-access-key-id", "")
+    if not key_id or not params.get("x-oss-signature"):
+        raise _bad_request(
+            "A V2 signed URL needs x-oss-access-key-id and x-oss-signature.",
+            "x-oss-signature",
+            params.get("x-oss-signature", ""),
+        )
+    return _check_v2(
+        request,
+        key_id,
+        expires,
+        params.get("x-oss-additional-headers"),
+        params["x-oss-signature"],
+        find_key,
+    )
+
+
+def _check_v2(request, key_id, date_value, additional, signature, find_key):
+    key = _key_or_error(find_key, key_id)
+    names = _additional_header_names(additional)
+    strings = [
+        v2_string_to_sign(request, date_value, names, content_type)
+        for content_type in _content_types(request)
+    ]
+    if not any(
+        _matches(v2_signature(key.secret, string), signature) for string in strings
     ):
         raise signature_mismatch(strings[0], key_id)
     return key

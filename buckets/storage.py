@@ -23,6 +23,8 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from buckets import envelope as sse_envelope
+from buckets import quota, worm
 from buckets.checksums import crc64_ecma
 from buckets.models import DeletedKey, StoredObject
 
@@ -63,9 +65,15 @@ class _TemporaryFile(File):
 
 
 class ObjectWriter:
-    """Collects an object's bytes in DATA_DIR/tmp, counting size and MD5 as they pass."""
+    """Collects an object's bytes in DATA_DIR/tmp, counting size and MD5 as they pass.
 
-    def __init__(self):
+    `encryption` (an envelope.Sse) encrypts them as they are written; envelope.PLAIN
+    keeps them plain; None leaves it to commit_object (the bucket's default)."""
+
+    def __init__(self, encryption=None):
+        self.encryption = encryption
+        self.envelope = sse_envelope.envelope_for(encryption)
+        self._encryptor = self.envelope.encryptor() if self.envelope else None
         settings.OBJECT_TMP_DIR.mkdir(parents=True, exist_ok=True)
         # The writer's pid in the name lets the sweeper tell a dead process's file.
         fd, self.path = tempfile.mkstemp(
@@ -81,7 +89,9 @@ class ObjectWriter:
 
     def write(self, chunk):
         try:
-            self._file.write(chunk)
+            self._file.write(
+                self._encryptor.update(chunk) if self._encryptor else chunk
+            )
         except OSError:
             self.discard()  # a full disk gets its space back at once
             raise
@@ -195,7 +205,11 @@ def commit_object(
     if not writer.finished:
         writer.finish()
     metadata = metadata or ObjectMetadata()
-    blob = default_storage.save(new_blob_name(), _TemporaryFile(writer.path))
+    writer = _encrypted_as_bucket_default(bucket, writer)
+    try:
+        blob = default_storage.save(new_blob_name(), _TemporaryFile(writer.path))
+    finally:
+        writer.discard()  # moved into storage, or not to be kept
     fields = {
         "object_type": object_type,
         "blob": blob,
@@ -215,6 +229,7 @@ def commit_object(
         "tags": metadata.tags,
         "acl": metadata.acl,
         "symlink_target": symlink_target,
+        "encryption": sse_envelope.stored_envelope(writer.envelope),
     }
     try:
         # The rename must be durable before a row points at it (power loss).
@@ -234,6 +249,25 @@ def commit_object(
         # Readers still streaming the old bytes keep their open file.
         transaction.on_commit(lambda: delete_blob(old_blob))
     return obj
+
+
+def _encrypted_as_bucket_default(bucket, writer):
+    """A writer that left its encryption to the bucket (a mirror, a console upload)
+    gets the bucket's default: one more pass, and the plaintext file goes at once."""
+    sse = sse_envelope.bucket_default(bucket)
+    if writer.encryption is not None or not sse:
+        return writer
+    encrypted = ObjectWriter(sse)
+    try:
+        with open(writer.path, "rb") as plain:
+            encrypted.write_from(plain, writer.size)
+        encrypted.finish()
+    except BaseException:
+        encrypted.discard()
+        raise
+    finally:
+        writer.discard()
+    return encrypted
 
 
 def _point_row_at_blob(
@@ -260,12 +294,15 @@ def _point_row_at_blob(
                 ):
                     raise ObjectChanged(key)
                 if existing is None:
+                    quota.check_room_locked(bucket, fields["size"])
                     return StoredObject.objects.create(
                         bucket=bucket, key=key, **fields
                     ), None
                 if not replace:
                     default_storage.delete(fields["blob"])
                     return existing, None
+                worm.check_replaceable(bucket, key, existing)  # retention policy
+                quota.check_room_locked(bucket, fields["size"], existing.size)
                 old_blob = existing.blob
                 for name, value in fields.items():
                     setattr(existing, name, value)
@@ -295,6 +332,7 @@ def delete_key(bucket, key, *, expect_blob=None):
         obj = current.first()
         deleted = False
         if obj is not None:
+            worm.check_replaceable(bucket, key, obj)  # retention policy
             _, per_model = StoredObject.objects.filter(
                 pk=obj.pk, blob=obj.blob
             ).delete()
@@ -317,7 +355,10 @@ def delete_blob(blob):
 
 
 def open_blob(obj):
-    return default_storage.open(obj.blob, "rb")
+    """The object's bytes as stored by the client: decrypted here, for every reader."""
+    return sse_envelope.open_decrypted(
+        default_storage.open(obj.blob, "rb"), obj.encryption
+    )
 
 
 def open_current_version(obj):

@@ -72,13 +72,17 @@ def object_tags(pairs):
             raise invalid_tag(
                 f"A tag value must be at most {MAX_OBJECT_TAG_VALUE} characters long."
             )
-        if not (
-            _has_only_allowed_characters(key) and _has_only_allowed_characters(value)
-        ):
-            raise invalid_tag(
-                "Tag keys and values may hold only letters, digits, spaces and + - = . _ : /"
-            )
+        check_tag_characters(key, value)
     return _unique(pairs)
+
+
+def check_tag_characters(key, value):
+    if not key or not (
+        _has_only_allowed_characters(key) and _has_only_allowed_characters(value)
+    ):
+        raise invalid_tag(
+            "Tag keys and values may hold only letters, digits, spaces and + - = . _ : /"
+        )
 
 
 def bucket_tags(pairs):

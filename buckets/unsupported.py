@@ -40,6 +40,10 @@ PARAMETERS = frozenset(
         # A bandwidth cap on GetObject/PutObject: OSS sends the same bytes, only slower.
         "x-oss-traffic-limit",
         "x-oss-request-payer",  # who is billed for the request; nobody is, here
+        # A presigned upload's callback (buckets/callbacks.py); other operations
+        # ignore it, as on OSS.
+        "callback",
+        "callback-var",
     }
 )
 
@@ -129,22 +133,30 @@ def _version(request, bucket_name, key):
     raise errors.no_such_version(key, version_id)
 
 
+def _no_access_point(request, bucket_name):
+    """No access points exist here: whatever is asked of one is OSS's 404."""
+    owned_bucket(request, bucket_name)
+    raise errors.OssError(
+        404,
+        "NoSuchAccessPoint",
+        "Accesspoint not found",
+        AccessPointName=request.GET["x-oss-access-point-name"],
+    )
+
+
 # (level, method, sub-resource) -> the answer when nothing of that kind can exist
 # here; every other (level, method, unimplemented sub-resource) is 501. Nothing
 # that would set something is in this table.
 NOTHING_CONFIGURED = {
-    ("bucket", "GET", "policy"): _not_configured(
-        "NoSuchBucketPolicy", "The bucket policy does not exist."
-    ),
-    ("bucket", "GET", "encryption"): _not_configured(
-        "NoSuchServerSideEncryptionRule",
-        "The server-side encryption configuration does not exist.",
+    ("bucket", "GET", "transferAcceleration"): _not_configured(
+        "NoSuchTransferAccelerationConfiguration",
+        "The bucket transfer acceleration configuration does not exist.",
     ),
     ("bucket", "GET", "versioning"): _bucket_versioning,
     ("bucket", "GET", "live"): _live_channels,
     **{
-        ("bucket", "DELETE", name): _nothing_to_delete
-        for name in ("policy", "encryption")
+        ("bucket", method, "x-oss-access-point-name"): _no_access_point
+        for method in ("GET", "PUT", "DELETE")
     },
     **{
         ("object", method, "versionId"): _version

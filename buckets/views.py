@@ -13,10 +13,19 @@ from django.db import connection
 from django.http import HttpResponseRedirect, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from buckets import cors, errors, signatures, storage, unsupported
-from buckets.body import PATH_NOT_UTF8
+from buckets import (
+    access_operations,
+    cors,
+    errors,
+    signatures,
+    storage,
+    unsupported,
+)
+from buckets.body import PATH_NOT_UTF8, drain
 from buckets.bucket_operations import list_buckets
 from buckets.models import AccessKey, Bucket
+from buckets.oss_access import body_stream
+from buckets.unread_body import CLOSE_CONNECTION
 
 
 def oss_endpoint(view):
@@ -36,7 +45,15 @@ def oss_endpoint(view):
             )
             response = view(request, *args, **kwargs)
         except Exception as error:  # noqa: BLE001 - every failure is an OSS error document
-            return errors.from_exception(error).response(request)
+            response = errors.from_exception(error).response(request)
+            # An upload refused before its body was read: read the rest, or end the
+            # connection with this answer (a GET's stray body ends it anyway). A
+            # client that waits for "100 Continue" has sent nothing and never will.
+            if request.method in ("PUT", "POST"):
+                waiting = "100-continue" in request.headers.get("Expect", "").lower()
+                if waiting or not drain(body_stream(request)):
+                    request.META[CLOSE_CONNECTION] = True
+            return response
         response["x-oss-request-id"] = request.oss_request_id
         return response
 
@@ -97,15 +114,28 @@ def route_to_operation(request, operations, *args):
     operation = operations.get((request.method, sub_resource))
     if operation is None:
         raise errors.method_not_allowed(request.method)
+    # Which operation this is, for the bucket policy's actions (buckets.bucket_policy).
+    request.oss_route = (
+        ("bucket", "object")[len(args) - 1],
+        request.method,
+        sub_resource,
+    )
     return operation(request, *args)
 
 
 @oss_endpoint
 def service_view(request):
-    """GET / : browsers go to the console; signed requests list buckets."""
+    """GET / : browsers go to the console; signed requests list buckets.
+    ?publicAccessBlock is the account's Block Public Access setting."""
+    if "publicAccessBlock" in request.GET:
+        operation = access_operations.SERVICE_OPERATIONS.get(request.method)
+        if operation is None:
+            raise errors.method_not_allowed(request.method)
+        return operation(request)
     if request.method != "GET":
         raise errors.method_not_allowed(request.method)
-    answer = unsupported.answer(request, frozenset())
+    # ?regionList lists the buckets of every region: here, that is all of them.
+    answer = unsupported.answer(request, frozenset({"regionList"}))
     if answer is not None:
         return answer
     if request.oss_user is None and "text/html" in request.headers.get("Accept", ""):

@@ -1,15 +1,17 @@
 """The `*` (and `?`) patterns of CORS origins and headers and of Referer lists."""
 
 
-def wildcard_match(pattern, text, *, question_mark=False):
-    """Whether all of `text` matches `pattern`, case-insensitively: `*` stands for
-    any run of characters (also none) and, when `question_mark`, `?` for any one.
+def wildcard_match(pattern, text, *, question_mark=False, fold_case=True):
+    """Whether all of `text` matches `pattern`, case-insensitively unless not
+    `fold_case`: `*` stands for any run of characters (also none) and, when
+    `question_mark`, `?` for any one.
 
     A greedy walk that backtracks only to the last `*`: at most
     len(pattern) x len(text) steps, never the exponential time a regular
     expression can take on `*a*a*a*...` against a hostile header.
     """
-    pattern, text = pattern.casefold(), text.casefold()
+    if fold_case:
+        pattern, text = pattern.casefold(), text.casefold()
     p = t = 0
     star = mark = -1
     while t < len(text):

@@ -7,6 +7,7 @@ import threading
 from django.conf import settings
 from django.db import connections
 
+from buckets import access_logging, inventory
 from buckets.lifecycle_job import run_if_due
 from buckets.parts import abort_expired_uploads, sweep_orphan_part_files
 from buckets.storage import forget_old_deletions, sweep_temp_files
@@ -68,6 +69,14 @@ def _sweep_forever(stop):
             lifecycle_if_due()
         except Exception:
             logger.exception("lifecycle run failed; trying again next interval")
+        try:
+            access_logging.run_if_due()
+        except Exception:
+            logger.exception("access log flush failed; trying again next interval")
+        try:
+            inventory.run_if_due()
+        except Exception:
+            logger.exception("inventory run failed; trying again next interval")
         finally:
             connections.close_all()  # the sweeper thread's own connection, between passes
         if stop.wait(settings.TMP_SWEEP_SECONDS):

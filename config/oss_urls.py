@@ -7,18 +7,29 @@ origin/; buckets/ itself never imports origin/.
 from django.urls import path, re_path
 
 from buckets import (
+    access_logging,
+    access_monitor,
+    access_operations,
     bucket_operations,
     bucket_stat,
+    callbacks,
     cors,
+    encryption,
+    inventory,
     lifecycle,
+    meta_query,
     multipart,
     object_acl,
     object_operations,
     referer,
+    resource_groups,
+    restore,
     symlinks,
     tagging,
+    worm,
 )
 from buckets.names import RESERVED_BUCKET_NAMES
+from buckets.select import views as select_views
 from buckets.views import oss_endpoint, route_to_operation, service_view
 from origin import website_api
 
@@ -48,6 +59,44 @@ BUCKET_OPERATIONS = {
     ("GET", "lifecycle"): lifecycle.get_bucket_lifecycle,
     ("PUT", "lifecycle"): lifecycle.put_bucket_lifecycle,
     ("DELETE", "lifecycle"): lifecycle.delete_bucket_lifecycle,
+    ("GET", "accessmonitor"): access_monitor.get_bucket_access_monitor,
+    ("PUT", "accessmonitor"): access_monitor.put_bucket_access_monitor,
+    ("GET", "bucketArchiveDirectRead"): restore.get_bucket_archive_direct_read,
+    ("PUT", "bucketArchiveDirectRead"): restore.put_bucket_archive_direct_read,
+    ("GET", "encryption"): encryption.get_bucket_encryption,
+    ("PUT", "encryption"): encryption.put_bucket_encryption,
+    ("DELETE", "encryption"): encryption.delete_bucket_encryption,
+    ("GET", "policy"): access_operations.get_bucket_policy,
+    ("PUT", "policy"): access_operations.put_bucket_policy,
+    ("DELETE", "policy"): access_operations.delete_bucket_policy,
+    ("GET", "httpsConfig"): access_operations.get_bucket_https_config,
+    ("PUT", "httpsConfig"): access_operations.put_bucket_https_config,
+    ("GET", "qos"): access_operations.get_bucket_storage_capacity,
+    ("PUT", "qos"): access_operations.put_bucket_storage_capacity,
+    ("GET", "requestPayment"): access_operations.get_bucket_request_payment,
+    ("PUT", "requestPayment"): access_operations.put_bucket_request_payment,
+    ("GET", "publicAccessBlock"): access_operations.get_bucket_public_access_block,
+    ("PUT", "publicAccessBlock"): access_operations.put_bucket_public_access_block,
+    (
+        "DELETE",
+        "publicAccessBlock",
+    ): access_operations.delete_bucket_public_access_block,
+    # Retention policy (WORM), access logging, inventory (buckets/worm.py,
+    # access_logging.py, inventory.py). ?wormExtend and ?inventoryId name the same
+    # operations as ?wormId and ?inventory, whichever the query names first.
+    ("POST", "worm"): worm.initiate_bucket_worm,
+    ("GET", "worm"): worm.get_bucket_worm,
+    ("DELETE", "worm"): worm.abort_bucket_worm,
+    ("POST", "wormId"): worm.worm_id_operation,
+    ("POST", "wormExtend"): worm.worm_id_operation,
+    ("GET", "logging"): access_logging.get_bucket_logging,
+    ("PUT", "logging"): access_logging.put_bucket_logging,
+    ("DELETE", "logging"): access_logging.delete_bucket_logging,
+    **{
+        (method, name): inventory.inventory_operation
+        for method in ("GET", "PUT", "DELETE")
+        for name in ("inventory", "inventoryId")
+    },
 }
 OBJECT_OPERATIONS = {
     ("GET", None): object_operations.get_object,
@@ -72,7 +121,32 @@ OBJECT_OPERATIONS = {
     ("GET", "symlink"): symlinks.get_symlink,
     ("PUT", "acl"): object_acl.put_object_acl,
     ("GET", "acl"): object_acl.get_object_acl,
+    ("POST", "restore"): restore.restore_object,
 }
+
+# ?policy&comp=callback is the bucket's callback policy (buckets/callbacks.py), a
+# plain ?policy its bucket policy: both sub-resources route through one switch, so
+# neither runs as the other. Resource groups: buckets/resource_groups.py.
+for _method in ("GET", "PUT", "DELETE"):
+    BUCKET_OPERATIONS[(_method, "policy")] = BUCKET_OPERATIONS[(_method, "comp")] = (
+        callbacks.route_callback_policy(
+            _method, BUCKET_OPERATIONS.get((_method, "policy"))
+        )
+    )
+BUCKET_OPERATIONS[("GET", "resourceGroup")] = resource_groups.get_bucket_resource_group
+BUCKET_OPERATIONS[("PUT", "resourceGroup")] = resource_groups.put_bucket_resource_group
+# Data indexing (buckets/meta_query.py): routed by its own name; its POST reads `comp`
+# itself (add / query / delete), so ?comp&metaQuery never reaches the callback policy.
+BUCKET_OPERATIONS[("GET", "metaQuery")] = meta_query.meta_query_status
+BUCKET_OPERATIONS[("POST", "metaQuery")] = meta_query.meta_query_operation
+
+# SelectObject / CreateSelectObjectMeta (buckets/select/) are POST ?x-oss-process;
+# on any other method (GET: image processing) it stays 501, never the plain operation.
+OBJECT_OPERATIONS[("POST", "x-oss-process")] = select_views.process_object
+for _method in ("GET", "HEAD", "PUT", "DELETE"):
+    OBJECT_OPERATIONS[(_method, "x-oss-process")] = (
+        select_views.processing_not_implemented
+    )
 
 
 @oss_endpoint

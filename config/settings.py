@@ -54,6 +54,9 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 SECRET_KEY = env_str("SECRET_KEY") or _read_or_create_secret_key(DATA_DIR)
 DEBUG = env_bool("DEBUG", False)
+# Server-side encryption's master key, base64 of 32 bytes; unset: a key file generated
+# once in DATA_DIR (buckets/envelope.py). Never logged.
+OSS_MASTER_KEY = env_str("OSS_MASTER_KEY")
 
 # Virtual-host style requests arrive as <bucket>.<OSS_DOMAIN>.
 OSS_DOMAIN = env_str("OSS_DOMAIN", "").strip(".").lower()
@@ -93,6 +96,15 @@ MULTIPART_MAX_AGE_SECONDS = float(
 # Buckets' lifecycle rules are applied (expired objects deleted, expired multipart
 # uploads aborted) by that sweep at most this often, across all workers and servers.
 LIFECYCLE_INTERVAL_SECONDS = float(env_str("LIFECYCLE_INTERVAL_SECONDS", "3600"))
+# Buffered access-log lines (PutBucketLogging) are written into their target
+# buckets at most this often; enabled inventories are checked for their Daily or
+# Weekly turn at most every INVENTORY_INTERVAL_SECONDS (both across all workers).
+LOGGING_INTERVAL_SECONDS = float(env_str("LOGGING_INTERVAL_SECONDS", "300"))
+INVENTORY_INTERVAL_SECONDS = float(env_str("INVENTORY_INTERVAL_SECONDS", "3600"))
+# A RestoreObject of an Archive/ColdArchive/DeepColdArchive object is ready this long
+# after it was asked (real OSS takes a minute to hours); no job runs, the state is
+# computed from the time of the request.
+RESTORE_SECONDS = float(env_str("RESTORE_SECONDS", "2"))
 
 # Object bytes live under DATA_DIR/objects; partial writes under DATA_DIR/tmp.
 OBJECT_STORAGE_DIR = DATA_DIR / "objects"
@@ -117,6 +129,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost but one: it records the final answer of each OSS request to a
+    # logged bucket, whatever answered it (buckets/access_logging.py).
+    "buckets.access_logging.AccessLogMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "buckets.middleware.VirtualHostBucketMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -244,3 +259,9 @@ LOGGING = {
     # 404s and 403s are ordinary answers of an object store, not warnings.
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# The header the TLS-terminating proxy in front sets to the request's TLS version
+# (nginx: `proxy_set_header X-Forwarded-TLS-Version $ssl_protocol;`, deploy/nginx.conf).
+# A bucket's HTTPS configuration (PutBucketHttpsConfig) refuses other TLS versions;
+# a request without the header came over plain HTTP, which that setting leaves alone.
+TLS_VERSION_HEADER = env_str("TLS_VERSION_HEADER", "X-Forwarded-TLS-Version")

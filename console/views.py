@@ -21,6 +21,7 @@ from buckets.models import Bucket
 from buckets.names import validate_object_key
 from buckets.serving import serve_object
 from buckets.storage import ObjectMetadata, ObjectWriter, commit_object, delete_object
+from buckets.worm import ObjectImmutable
 from console.forms import BucketAclForm, BucketCreateForm, FolderCreateForm
 from console.uploads import ObjectUploadHandler
 
@@ -203,6 +204,9 @@ def _files_upload(request, name):
         except ValidationError as error:
             errors.append(f"{upload.name}: {error.messages[0]}")
             continue
+        except ObjectImmutable:  # a retention policy keeps the object as it is
+            errors.append(f"{upload.name}: the object is immutable (retention policy).")
+            continue
         except (OSError, DatabaseError) as error:
             if not is_disk_full(error):
                 raise
@@ -228,8 +232,14 @@ def folder_create(request, name):
     prefix = request.POST.get("prefix", "")
     form = FolderCreateForm(request.POST, prefix=prefix)
     if form.is_valid():
-        with ObjectWriter() as writer:
-            commit_object(bucket, form.key, writer)
+        try:
+            with ObjectWriter() as writer:
+                commit_object(bucket, form.key, writer)
+        except ObjectImmutable:  # the folder exists, kept by a retention policy
+            messages.error(
+                request, f"Folder {form.key} is immutable (retention policy)."
+            )
+            return _redirect(request, _files_url(bucket, prefix))
         messages.success(request, f"Folder {form.cleaned_data['name']}/ created.")
         return _redirect(request, _files_url(bucket, prefix))
     for field_errors in form.errors.values():
@@ -274,7 +284,13 @@ def object_delete(request, name):
     obj = _get_object(bucket, request.GET.get("key") or request.POST.get("key", ""))
     back_url = _files_url(bucket, _parent_prefix(obj.key))
     if request.method == "POST":
-        delete_object(obj)
+        try:
+            delete_object(obj)
+        except ObjectImmutable:  # a retention policy keeps the object
+            messages.error(
+                request, f"{obj.key} is immutable (retention policy); not deleted."
+            )
+            return _redirect(request, back_url)
         messages.success(request, f"Deleted {obj.key}.")
         return _redirect(request, back_url)
     ctx = _bucket_context(request, bucket, "files", obj=obj, back_url=back_url)

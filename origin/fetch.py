@@ -7,8 +7,6 @@ no window for DNS rebinding between the check and the connection.
 """
 
 import http.cookiejar
-import socket
-import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -16,20 +14,13 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
-    ConnectTimeoutError,
     NameResolutionError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-    SSLError,
 )
 
+from buckets import outbound
 from buckets.numbers import MAX_BYTE_OFFSET, parse_decimal
-from origin.addresses import internal_address_reason
+from buckets.outbound import GuardedAdapter, caused_by, plain_reason
 
 MAX_REDIRECT_HOPS = 10
 CHUNK_SIZE = 256 * 1024
@@ -52,68 +43,18 @@ class OriginRefused(OriginError):
         super().__init__(message, reason="refused")
 
 
-def resolve_addresses(host, port):
-    """All addresses a host name resolves to (IP literals resolve to themselves)."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in infos))
-
-
 def check_address(host, address):
-    if settings.ORIGIN_ALLOW_PRIVATE:
-        return
-    reason = internal_address_reason(address)
-    if reason:
-        shown = host if host == address else f"{host} resolves to {address}, which"
-        raise OriginRefused(
-            f"Origin refused: {shown} is {reason}; origins on internal networks are not allowed."
-        )
+    """The SSRF guard's check (buckets/outbound.py), refusing as an OriginError."""
+    try:
+        outbound.check_address(host, address)
+    except outbound.AddressRefused as refused:
+        raise _origin_refused(refused) from None
 
 
-class _GuardedConnectionMixin:
-    def _new_conn(self):
-        host = self._dns_host
-        try:
-            addresses = resolve_addresses(host, self.port)
-        except socket.gaierror as error:
-            raise NameResolutionError(self.host, self, error) from error
-        for address in addresses:
-            check_address(host, address)
-        last_error = None
-        for address in addresses:
-            # Connect to the address that was checked; TLS still verifies the name.
-            self._dns_host = address
-            try:
-                return super()._new_conn()
-            except (NewConnectionError, ConnectTimeoutError) as error:
-                last_error = error
-            finally:
-                self._dns_host = host
-        raise last_error
-
-
-class GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
-    pass
-
-
-class GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
-    pass
-
-
-class GuardedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = GuardedHTTPConnection
-
-
-class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = GuardedHTTPSConnection
-
-
-class GuardedAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": GuardedHTTPConnectionPool,
-            "https": GuardedHTTPSConnectionPool,
-        }
+def _origin_refused(refused):
+    return OriginRefused(
+        f"Origin refused: {refused.describe()}; origins on internal networks are not allowed."
+    )
 
 
 def _new_session():
@@ -203,28 +144,6 @@ class OriginResponse:
         self._response.close()
 
 
-def plain_reason(error):
-    """A short reason for a failed connection or read, without library internals."""
-    if _caused_by(error, NameResolutionError):
-        return "the host name could not be resolved"
-    if _caused_by(error, ConnectionRefusedError):
-        return "the connection was refused"
-    # urllib3's NewConnectionError (refused, unreachable...) subclasses ConnectTimeoutError.
-    if _caused_by(error, ConnectTimeoutError) and not _caused_by(
-        error, NewConnectionError
-    ):
-        return f"connecting timed out after {settings.ORIGIN_TIMEOUT_SECONDS:g} seconds"
-    if _caused_by(error, ReadTimeoutError) or _caused_by(error, TimeoutError):
-        return (
-            f"the origin sent nothing for {settings.ORIGIN_TIMEOUT_SECONDS:g} seconds"
-        )
-    if _caused_by(error, SSLError) or _caused_by(error, ssl.SSLError):
-        return "the TLS handshake failed"
-    if _caused_by(error, ProtocolError) or _caused_by(error, ConnectionError):
-        return "the origin closed the connection early"
-    return "the connection failed"
-
-
 def _send(method, url, headers, deadline):
     if urlsplit(url).scheme not in ("http", "https"):
         raise OriginError(f"The origin redirected to an unsupported URL: {url[:200]}")
@@ -240,6 +159,8 @@ def _send(method, url, headers, deadline):
         )
     except OriginError:
         raise
+    except outbound.AddressRefused as refused:
+        raise _origin_refused(refused) from None
     except requests.Timeout as error:
         deadline.raise_if_passed()
         raise OriginError(
@@ -247,7 +168,7 @@ def _send(method, url, headers, deadline):
             reason="timeout",
         ) from error
     except requests.ConnectionError as error:
-        if _caused_by(error, NameResolutionError):
+        if caused_by(error, NameResolutionError):
             raise OriginError(
                 f"The origin host {urlsplit(url).hostname} could not be resolved.",
                 reason="dns",
@@ -266,17 +187,6 @@ def _send(method, url, headers, deadline):
         raise OriginError(
             f"The origin request failed: a header value is not Latin-1 ({bad!r} cannot be sent)."
         ) from error
-
-
-def _caused_by(error, kind):
-    seen = error
-    while seen is not None:
-        if isinstance(seen, kind) or any(
-            isinstance(arg, kind) for arg in getattr(seen, "args", ())
-        ):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def open_origin(

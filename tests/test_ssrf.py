@@ -5,13 +5,14 @@ the address that was checked.
 Rules are saved while private origins are allowed, then disallowed: these tests are
 about the check at fetch time (the save-time check is tested with the rule forms).
 There is no public internet here, so "public" hosts are simulated in two ways only:
-DNS answers (`resolve_addresses`), and 127.0.0.2 being declared public.
+DNS answers (`buckets.outbound.resolve_addresses`), and 127.0.0.2 being declared public.
 """
 
 import pytest
 
+from buckets import outbound
+from buckets.outbound import internal_address_reason
 from origin import fetch
-from origin.addresses import internal_address_reason
 from origin.models import OriginFetch
 from tests.origin_server import OriginServer
 from tests.oss_responses import oss_error
@@ -40,7 +41,7 @@ def public_stand_in(monkeypatch):
     def reason(address):
         return None if address == PUBLIC_STAND_IN else internal_address_reason(address)
 
-    monkeypatch.setattr(fetch, "internal_address_reason", reason)
+    monkeypatch.setattr(outbound, "internal_address_reason", reason)
 
 
 @pytest.fixture
@@ -79,8 +80,8 @@ class FakeDns:
 
 @pytest.fixture
 def fake_dns(monkeypatch):
-    dns = FakeDns(fetch.resolve_addresses)
-    monkeypatch.setattr(fetch, "resolve_addresses", dns.resolve)
+    dns = FakeDns(outbound.resolve_addresses)
+    monkeypatch.setattr(outbound, "resolve_addresses", dns.resolve)
     return dns
 
 

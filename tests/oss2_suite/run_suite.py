@@ -132,12 +132,19 @@ def start_server(data_dir, log):
     ]:
         # The account id the suite writes into policies is the Owner ID the server lists.
         script = f"from django.contrib.auth import get_user_model\nprint(get_user_model().objects.create_user({user!r}).pk)"
-        settings[f"{prefix}UID"] = server.manage("shell", "-c", script).strip()
+        # The last line: Django's shell may print one of its own first.
+        output = server.manage("shell", "-c", script).strip()
+        settings[f"{prefix}UID"] = output.splitlines()[-1].strip()
         key = KeyPair.from_command_output(server.manage("create_access_key", user))
         settings |= {
             f"{prefix}ACCESS_KEY_ID": key.key_id,
             f"{prefix}ACCESS_KEY_SECRET": key.secret,
         }
+    # Inventory destinations (buckets/inventory.py): there is no RAM here, so the
+    # AccountId is the owner's own and the RoleArn a role of that account.
+    uid = settings["OSS_TEST_UID"]
+    settings["OSS_TEST_RAM_UID"] = uid
+    settings["OSS_TEST_RAM_ROLE_ARN"] = f"acs:ram::{uid}:role/AliyunOSSRole"
     return server.start(), settings
 
 
