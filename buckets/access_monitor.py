@@ -87,7 +87,8 @@ def _check_no_access_time_rule(bucket):
 
 def uses_access_time(rule):
     """A lifecycle rule with a transition counted from last access (IsAccessTime)."""
-    return any(transition.get("is_access_time") for transition in rule.transitions)
+    transitions = [*rule.transitions, *rule.noncurrent_transitions]
+    return any(transition.get("is_access_time") for transition in transitions)
 
 
 # -- last access times ------------------------------------------------------------------

@@ -15,7 +15,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from buckets import encryption, errors, oss_xml, public_access, resource_groups, worm
+from buckets import (
+    encryption,
+    errors,
+    oss_xml,
+    public_access,
+    resource_groups,
+    versioning,
+    worm,
+)
 from buckets.control_characters import parse_keeping_control_characters
 from buckets.listing import list_objects
 from buckets.models import Bucket
@@ -32,7 +40,7 @@ from buckets.oss_access import (
     request_user,
     url_encoding_requested,
 )
-from buckets.storage import delete_key
+from buckets.storage import delete_current, delete_version
 from buckets.tagging import buckets_with_tag
 
 
@@ -283,24 +291,41 @@ def delete_multiple_objects(request, name):
         read_xml_body(request), lambda body: _parse_xml(body, "Delete")
     )
     url_encoding = url_encoding_requested(request)
-    keys = [(node.text or "") for node in root.findall("Object/Key")]
-    if not keys or len(keys) > 1000:
+    targets = [
+        (node.findtext("Key") or "", node.findtext("VersionId"))
+        for node in root.findall("Object")
+    ]
+    if not targets or len(targets) > 1000:
         raise errors.malformed_xml("Delete needs 1 to 1000 Object/Key elements.")
-    if "" in keys:
+    if any(key == "" for key, _version in targets):
         # Refused before anything is deleted; answering it would need a <Key/> SDKs cannot read.
         raise errors.malformed_xml(
             "Every Object/Key must name an object: a Key is empty."
         )
     if url_encoding:
-        keys = [unquote(key) for key in keys]
+        targets = [(unquote(key), version) for key, version in targets]
+    for _key, version_id in targets:
+        if version_id is not None:
+            versioning.check_version_id(version_id)
     quiet = (root.findtext("Quiet") or "false").strip().lower() == "true"
+    keys = [key for key, _version in targets]
     _check_objects_deletable(request, bucket, keys)
     for key in keys:  # a retained object refuses the whole request, before any delete
         worm.check_replaceable(bucket, key)
-    for key in keys:
-        delete_key(
-            bucket, key
-        )  # also wins over a mirror of it in flight, as DeleteObject
+    deleted = [_delete_one(bucket, key, version_id) for key, version_id in targets]
     return oss_xml.xml_response(
-        oss_xml.delete_result([] if quiet else keys, url_encoding=url_encoding)
+        oss_xml.delete_result([] if quiet else deleted, url_encoding=url_encoding)
     )
+
+
+def _delete_one(bucket, key, version_id):
+    """Delete as DeleteObject would (also winning over a mirror of it in flight):
+    (key, version id or None, the delete marker made or removed, or None)."""
+    if version_id is None:
+        _deleted, marker = delete_current(bucket, key)
+        return key, None, marker
+    version = versioning.find_version(bucket, key, version_id)
+    if version is not None:
+        delete_version(bucket, key, version)
+    is_marker = getattr(version, "is_delete_marker", False)
+    return key, version_id, version if is_marker else None

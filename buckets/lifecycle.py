@@ -9,8 +9,9 @@ monitor on, ReturnToStdWhenVisit, AllowSmallFile), AbortMultipartUpload (Days,
 CreatedBeforeDate), Prefix, Status, Tag, and Filter (ObjectSizeGreaterThan,
 ObjectSizeLessThan, one Not with Prefix and an optional Tag). What OSS has and this
 server cannot honour is refused with 400 InvalidArgument naming the element, never
-stored and ignored: noncurrent versions and delete markers (no versioning), and
-conditions no object can meet (more Tags than an object can have).
+stored and ignored. For versioned buckets: NoncurrentVersionExpiration,
+NoncurrentVersionTransition (NoncurrentDays, StorageClass) and
+ExpiredObjectDeleteMarker.
 """
 
 import datetime
@@ -35,12 +36,8 @@ MAX_DAYS = 2**31 - 1
 MAX_SIZE = 2**63 - 1
 ALLOW_OVERLAP_HEADER = "x-oss-allow-same-action-overlap"
 
-_NO_VERSIONING = "this server has no versioning, so there are no noncurrent versions or delete markers"
 # Elements OSS knows that this server cannot honour: refused, naming them.
 CANNOT_HONOUR = {
-    "NoncurrentVersionExpiration": _NO_VERSIONING,
-    "NoncurrentVersionTransition": _NO_VERSIONING,
-    "ExpiredObjectDeleteMarker": _NO_VERSIONING,
     "AtimeBase": "AtimeBase is OSS's record of when access tracking began, not a setting",
 }
 TRANSITION_CLASSES = (
@@ -134,6 +131,8 @@ def _rule(node):
             "Tag",
             "Filter",
             "Transition",
+            "NoncurrentVersionExpiration",
+            "NoncurrentVersionTransition",
         },
         "Rule",
     )
@@ -149,7 +148,12 @@ def _rule(node):
             "Status must be Enabled or Disabled.", "Status", rule.status
         )
     expiration = _single(found, "Expiration")
-    if expiration is not None:
+    if (
+        expiration is not None
+        and expiration.find("ExpiredObjectDeleteMarker") is not None
+    ):
+        rule.expired_object_delete_marker = _delete_marker_expiry(expiration)
+    elif expiration is not None:
         kind, value = _one_of(expiration, ("Days", "Date", "CreatedBeforeDate"))
         field = {
             "Days": "expiration_days",
@@ -166,9 +170,23 @@ def _rule(node):
         kind, value = _one_of(abort, ("Days", "CreatedBeforeDate"))
         field = "abort_days" if kind == "Days" else "abort_created_before_date"
         setattr(rule, field, value)
-    if not (rule.expires_objects or rule.aborts_uploads or rule.transitions):
+    noncurrent = _single(found, "NoncurrentVersionExpiration")
+    if noncurrent is not None:
+        rule.noncurrent_expiration_days = _noncurrent_days(noncurrent)
+    rule.noncurrent_transitions = [
+        _noncurrent_transition(node)
+        for node in found.get("NoncurrentVersionTransition", [])
+    ]
+    _check_noncurrent_transitions(rule)
+    if not (
+        rule.expires_objects
+        or rule.aborts_uploads
+        or rule.transitions
+        or rule.acts_on_older_versions
+    ):
         raise errors.invalid_argument(
-            "A rule needs an action: Expiration, Transition or AbortMultipartUpload.",
+            "A rule needs an action: Expiration, Transition, AbortMultipartUpload or "
+            "a noncurrent-version action.",
             "Rule",
             rule.rule_id,
         )
@@ -456,6 +474,104 @@ def _check_overlaps(rules):
                 )
 
 
+def _delete_marker_expiry(expiration):
+    found = _children(expiration, {"ExpiredObjectDeleteMarker"}, "Expiration")
+    # oss2 writes Python's str(True).
+    value = (_single_text(found, "ExpiredObjectDeleteMarker") or "").strip().lower()
+    if value not in _BOOLEANS:
+        raise errors.invalid_argument(
+            "ExpiredObjectDeleteMarker must be true or false.",
+            "ExpiredObjectDeleteMarker",
+            value,
+        )
+    return _BOOLEANS[value]
+
+
+def _noncurrent_days(node):
+    found = _children(node, {"NoncurrentDays"}, node.tag)
+    days = _single(found, "NoncurrentDays")
+    if days is None:
+        raise errors.malformed_xml(f"{node.tag} needs NoncurrentDays.")
+    return _days(days, f"{node.tag}/NoncurrentDays")
+
+
+def _noncurrent_transition(node):
+    """One NoncurrentVersionTransition as stored (the Transition form, with
+    NoncurrentDays as its days)."""
+    found = _children(
+        node,
+        {
+            "NoncurrentDays",
+            "StorageClass",
+            "IsAccessTime",
+            "ReturnToStdWhenVisit",
+            "AllowSmallFile",
+        },
+        node.tag,
+    )
+    days = _single(found, "NoncurrentDays")
+    if days is None:
+        raise errors.malformed_xml(f"{node.tag} needs NoncurrentDays.")
+    storage_class = _single_text(found, "StorageClass", required=True).strip()
+    if storage_class not in TRANSITION_CLASSES:
+        raise errors.invalid_argument(
+            f"{node.tag}/StorageClass must be one of {', '.join(TRANSITION_CLASSES)}.",
+            "StorageClass",
+            storage_class,
+        )
+    transition = {
+        "days": _days(days, f"{node.tag}/NoncurrentDays"),
+        "created_before_date": None,
+        "storage_class": storage_class,
+        **{
+            field: _boolean(found, tag)
+            for field, tag in (
+                ("is_access_time", "IsAccessTime"),
+                ("return_to_std_when_visit", "ReturnToStdWhenVisit"),
+                ("allow_small_file", "AllowSmallFile"),
+            )
+        },
+    }
+    if transition["return_to_std_when_visit"]:
+        raise errors.invalid_argument(
+            "ReturnToStdWhenVisit is refused for older versions: reading an older "
+            "version does not move it back to Standard here.",
+            "ReturnToStdWhenVisit",
+            "true",
+        )
+    _check_access_time_options(transition)
+    return transition
+
+
+def _check_noncurrent_transitions(rule):
+    """As for Transitions: each class once, colder classes for older versions, all
+    before the versions expire."""
+    transitions = rule.noncurrent_transitions
+    classes = [transition["storage_class"] for transition in transitions]
+    if len(set(classes)) != len(classes):
+        raise errors.invalid_argument(
+            "A rule has at most one NoncurrentVersionTransition to each storage class.",
+            "StorageClass",
+            ",".join(classes),
+        )
+    ordered = sorted(transitions, key=lambda t: COLDNESS[t["storage_class"]])
+    for warmer, colder in zip(ordered, ordered[1:], strict=False):
+        if colder["days"] <= warmer["days"]:
+            raise errors.invalid_argument(
+                f"The NoncurrentVersionTransition to {colder['storage_class']} must be "
+                f"for older versions than the one to {warmer['storage_class']}.",
+                "NoncurrentVersionTransition",
+                colder["storage_class"],
+            )
+    expiry = rule.noncurrent_expiration_days
+    if expiry is not None and any(t["days"] >= expiry for t in transitions):
+        raise errors.invalid_argument(
+            "A NoncurrentVersionTransition must happen before the versions expire.",
+            "NoncurrentVersionTransition",
+            "",
+        )
+
+
 def _children(node, allowed, parent):
     """{tag: [child, ...]} of node's elements; any element not in `allowed` is
     refused, naming it: never accepted and ignored."""
@@ -594,6 +710,16 @@ def _rule_element(rule):
                 *(_not_element(not_) for not_ in rule.filter_not),
             ],
         )
+    if rule.expired_object_delete_marker:
+        expiration = element(
+            "Expiration", children=[element("ExpiredObjectDeleteMarker", "true")]
+        )
+    noncurrent = None
+    if rule.noncurrent_expiration_days is not None:
+        noncurrent = element(
+            "NoncurrentVersionExpiration",
+            children=[element("NoncurrentDays", rule.noncurrent_expiration_days)],
+        )
     return element(
         "Rule",
         children=[
@@ -603,6 +729,11 @@ def _rule_element(rule):
             expiration,
             *(_transition_element(transition) for transition in rule.transitions),
             abort,
+            noncurrent,
+            *(
+                _noncurrent_transition_element(transition)
+                for transition in rule.noncurrent_transitions
+            ),
             *(_tag_element(tag) for tag in rule.tags),
             filter_,
         ],
@@ -639,6 +770,14 @@ def _transition_element(transition):
             ),
         ],
     )
+
+
+def _noncurrent_transition_element(transition):
+    element = _transition_element(transition)
+    element.tag = "NoncurrentVersionTransition"
+    days = element.find("Days")
+    days.tag = "NoncurrentDays"
+    return element
 
 
 def _number(tag, value):

@@ -20,11 +20,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from buckets import worm
-from buckets.models import LifecycleRule, MultipartUpload, StoredObject
+from buckets.errors import OssError
+from buckets.models import LifecycleRule, MultipartUpload, ObjectVersion, StoredObject
 from buckets.names import key_range
 from buckets.parts import abort_upload
 from buckets.scheduled_jobs import claim_turn
-from buckets.storage import delete_key
+from buckets.storage import delete_key, delete_version
 from buckets.storage_classes import COLDNESS
 
 JOB_NAME = "lifecycle"
@@ -52,6 +53,9 @@ def apply_lifecycle(now):
             moved += _transition_objects(rule, now)
         if rule.aborts_uploads:
             aborted += _abort_uploads(rule, now)
+        if rule.acts_on_older_versions:
+            deleted += _expire_older_versions(rule, now)
+            moved += _transition_older_versions(rule, now)
     return LifecycleOutcome(deleted, aborted, moved)
 
 
@@ -210,3 +214,100 @@ def _prefix_condition(prefix):
     low, high = key_range(prefix)
     condition = Q(key__gte=low)
     return condition & Q(key__lt=high) if high is not None else condition
+
+
+# -- older versions (versioned buckets) -----------------------------------------------
+
+
+def _older_versions(rule):
+    """The rule's older versions and delete markers: its prefix and size filter
+    here, its tags and Not by rule.selects."""
+    versions = _under_prefix(
+        ObjectVersion.objects.filter(bucket_id=rule.bucket_id), rule.prefix
+    )
+    if rule.object_size_greater_than is not None:
+        versions = versions.filter(size__gt=rule.object_size_greater_than)
+    if rule.object_size_less_than is not None:
+        versions = versions.filter(size__lt=rule.object_size_less_than)
+    return versions
+
+
+def _expire_older_versions(rule, now):
+    """NoncurrentVersionExpiration: an older version goes NoncurrentDays after a
+    newer one replaced it; ExpiredObjectDeleteMarker: a delete marker with no
+    version left behind it goes."""
+    removed = 0
+    candidates = []
+    if rule.noncurrent_expiration_days is not None:
+        cutoff = now - datetime.timedelta(days=rule.noncurrent_expiration_days)
+        candidates += _older_versions(rule).filter(
+            is_delete_marker=False, noncurrent_since__lte=cutoff
+        )
+    if rule.expired_object_delete_marker:
+        candidates += [
+            marker
+            for marker in _older_versions(rule).filter(is_delete_marker=True)
+            if _is_alone(marker)
+        ]
+    for version in candidates:
+        if not rule.selects(version):
+            continue
+        try:
+            delete_version(rule.bucket, version.key, version)
+        except OssError:  # a retention policy keeps it
+            continue
+        removed += 1
+    return removed
+
+
+def _is_alone(marker):
+    others = ObjectVersion.objects.filter(bucket_id=marker.bucket_id, key=marker.key)
+    return not (
+        StoredObject.objects.filter(bucket_id=marker.bucket_id, key=marker.key).exists()
+        or others.exclude(pk=marker.pk).exists()
+    )
+
+
+def _transition_older_versions(rule, now):
+    """NoncurrentVersionTransition, coldest first; only ever colder."""
+    moved = 0
+    ordered = sorted(
+        rule.noncurrent_transitions,
+        key=lambda t: COLDNESS[t["storage_class"]],
+        reverse=True,
+    )
+    for transition in ordered:
+        target = transition["storage_class"]
+        warmer = [name for name, rank in COLDNESS.items() if rank < COLDNESS[target]]
+        try:
+            cutoff = now - datetime.timedelta(days=transition["days"])
+        except OverflowError:
+            continue  # more days than the calendar has had
+        versions = _older_versions(rule).filter(
+            is_delete_marker=False,
+            noncurrent_since__lte=cutoff,
+            storage_class__in=warmer,
+        )
+        if transition["is_access_time"]:
+            versions = _unread_since(versions, rule.bucket, transition, cutoff)
+            if versions is None:
+                continue
+        for version in versions:
+            if rule.selects(version):
+                moved += ObjectVersion.objects.filter(
+                    pk=version.pk, storage_class=version.storage_class
+                ).update(storage_class=target)
+    return moved
+
+
+def _unread_since(versions, bucket, transition, cutoff):
+    """IsAccessTime: versions not read since `cutoff` while the access monitor
+    tracked reads (None: it has not tracked them that long)."""
+    since = bucket.access_monitor_since
+    if since is None or since >= cutoff:
+        return None
+    if not transition["allow_small_file"]:
+        versions = versions.filter(size__gte=SMALL_FILE_BYTES)
+    return versions.filter(
+        Q(last_access_time__isnull=True) | Q(last_access_time__lt=cutoff)
+    )

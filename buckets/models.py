@@ -81,6 +81,16 @@ class Bucket(models.Model):
     block_public_access = models.BooleanField(default=False)
     # PutBucketStorageCapacity (BucketUserQos), in GB; -1: no limit (buckets/quota.py).
     storage_capacity_gb = models.BigIntegerField(default=-1)
+
+    class Versioning(models.TextChoices):
+        NEVER = "", "Never enabled"
+        ENABLED = "Enabled"
+        SUSPENDED = "Suspended"
+
+    # PutBucketVersioning (buckets/versioning.py); never back to "" once set.
+    versioning = models.CharField(
+        max_length=10, choices=Versioning.choices, default=Versioning.NEVER, blank=True
+    )
     # PutBucketHttpsConfig: which TLS versions HTTPS requests may use (buckets/tls.py).
     tls_enabled = models.BooleanField(default=False)
     tls_versions = models.JSONField(default=list, blank=True)
@@ -119,8 +129,13 @@ class Bucket(models.Model):
         return totals["count"], totals["size"] or 0
 
     def is_empty(self):
-        """No objects and no multipart upload in progress (OSS refuses to delete either)."""
-        return not (self.stored_objects.exists() or self.multipart_uploads.exists())
+        """No objects, no older versions or delete markers, and no multipart upload in
+        progress (OSS refuses to delete a bucket with any of them)."""
+        return not (
+            self.stored_objects.exists()
+            or self.object_versions.exists()
+            or self.multipart_uploads.exists()
+        )
 
     def objects_with_prefix(self, prefix):
         low, high = key_range(prefix)
@@ -128,14 +143,10 @@ class Bucket(models.Model):
         return queryset.filter(key__lt=high) if high is not None else queryset
 
 
-class StoredObject(models.Model):
-    """One object's row; its bytes are the storage file named by `blob`."""
+class ObjectData(models.Model):
+    """What one version of an object is, beyond its bucket, key and bytes' file: the
+    current version (StoredObject) and older ones (ObjectVersion) alike."""
 
-    bucket = models.ForeignKey(
-        Bucket, on_delete=models.PROTECT, related_name="stored_objects"
-    )
-    key = models.CharField(max_length=1023, db_collation=key_db_collation())
-    blob = models.CharField(max_length=100, unique=True)
     size = models.BigIntegerField()
     md5 = models.CharField(max_length=32)
     crc64 = models.CharField(max_length=20, blank=True)  # x-oss-hash-crc64ecma, decimal
@@ -184,6 +195,8 @@ class StoredObject(models.Model):
     restore_ready_at = models.DateTimeField(null=True, blank=True)
     restore_expires_at = models.DateTimeField(null=True, blank=True)
     restore_tier = models.CharField(max_length=10, blank=True)
+    # OSS's version id: "null" for a version written without versioning Enabled.
+    version_id = models.CharField(max_length=64, default="null")
     # A read recorded while the bucket's access monitor is on (at most daily).
     last_access_time = models.DateTimeField(null=True, blank=True)
     # Moved to IA by an access-time rule with ReturnToStdWhenVisit: a read moves it back.
@@ -200,15 +213,7 @@ class StoredObject(models.Model):
     }
 
     class Meta:
-        ordering = ["bucket", "key"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["bucket", "key"], name="unique_key_per_bucket"
-            )
-        ]
-
-    def __str__(self):
-        return f"{self.bucket_id}/{self.key}"
+        abstract = True
 
     @property
     def etag(self):
@@ -228,12 +233,68 @@ class StoredObject(models.Model):
             bucket_id=self.bucket_id, key=self.symlink_target
         ).first()
 
+    def data_fields(self):
+        """{field: value} of everything ObjectData holds, and the blob."""
+        names = [f.name for f in ObjectData._meta.get_fields()] + ["blob"]
+        return {name: getattr(self, name) for name in names}
+
     def metadata_headers(self):
         return {
             header: getattr(self, field)
             for field, header in self.METADATA_HEADERS.items()
             if getattr(self, field)
         }
+
+
+class StoredObject(ObjectData):
+    """The current version of one object: what GET, listings and every bucket-wide job
+    see. Its bytes are the storage file named by `blob`."""
+
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.PROTECT, related_name="stored_objects"
+    )
+    key = models.CharField(max_length=1023, db_collation=key_db_collation())
+    blob = models.CharField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["bucket", "key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket", "key"], name="unique_key_per_bucket"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.bucket_id}/{self.key}"
+
+
+class ObjectVersion(ObjectData):
+    """A noncurrent version of an object, or a delete marker, in a bucket whose
+    versioning is or was Enabled (buckets/versioning.py). Newer rows have larger ids;
+    a delete marker has no bytes (blob "")."""
+
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.PROTECT, related_name="object_versions"
+    )
+    key = models.CharField(max_length=1023, db_collation=key_db_collation())
+    blob = models.CharField(max_length=100, blank=True)
+    is_delete_marker = models.BooleanField(default=False)
+    # When a newer version replaced it (lifecycle's NoncurrentDays count from here).
+    noncurrent_since = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["bucket", "key", "-id"]
+        indexes = [models.Index(fields=["bucket", "key"], name="version_by_key")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket", "version_id"],
+                condition=~models.Q(version_id="null"),
+                name="unique_version_id_per_bucket",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.bucket_id}/{self.key}@{self.version_id}"
 
 
 def _secret_box():
@@ -423,6 +484,12 @@ class LifecycleRule(models.Model):
     # <Transition> elements as sent, [{"days" | "created_before_date", "storage_class",
     # "is_access_time", "return_to_std_when_visit", "allow_small_file"}, ...].
     transitions = models.JSONField(default=list, blank=True)
+    # Versioning (buckets/versioning.py): older versions expire this many days after
+    # they stopped being current, or move to colder classes ([{days, storage_class}]);
+    # a delete marker left with no version behind it goes.
+    noncurrent_expiration_days = models.PositiveIntegerField(null=True, blank=True)
+    noncurrent_transitions = models.JSONField(default=list, blank=True)
+    expired_object_delete_marker = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["bucket", "position"]
@@ -447,6 +514,14 @@ class LifecycleRule(models.Model):
                 self.expiration_date,
                 self.expiration_created_before_date,
             )
+        )
+
+    @property
+    def acts_on_older_versions(self):
+        return bool(
+            self.noncurrent_expiration_days is not None
+            or self.noncurrent_transitions
+            or self.expired_object_delete_marker
         )
 
     @property

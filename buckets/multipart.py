@@ -9,12 +9,12 @@ id under any other bucket or key is NoSuchUpload, as is an id that never was.
 import base64
 import dataclasses
 import itertools
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
-from buckets import callbacks, encryption, errors, oss_xml, parts, worm
+from buckets import callbacks, encryption, errors, oss_xml, parts, versioning, worm
 from buckets import envelope as sse_envelope
 from buckets.models import MultipartUpload
 from buckets.numbers import parse_decimal
@@ -31,7 +31,6 @@ from buckets.oss_access import (
     get_bucket,
     owned_bucket,
     read_xml_body,
-    readable_bucket,
     readable_object,
     url_encoding_requested,
 )
@@ -104,11 +103,19 @@ def upload_part(request, bucket_name, key):
 def _upload_part_copy(request, upload, part_number):
     """UploadPartCopy: the source object's bytes in x-oss-copy-source-range
     (all of them without one) become the part."""
-    source_bucket_name, source_key = _copy_source(request)
+    source_bucket_name, source_key, source_version = versioning.parse_copy_source(
+        request.headers["x-oss-copy-source"]
+    )
     source_bucket = get_bucket(source_bucket_name)
     original = readable_object(
-        request, source_bucket, source_key, action="oss:GetObject"
+        request,
+        source_bucket,
+        source_key,
+        action="oss:GetObject",
+        version_id=source_version,
     )
+    if getattr(original, "is_delete_marker", False):
+        raise errors.no_such_key(source_key)
     if original is not None and original.object_type == "Symlink":
         # A part is bytes: a symlink gives its target's, which must be readable too.
         original = check_object_readable(
@@ -136,18 +143,6 @@ def _upload_part_copy(request, upload, part_number):
     response["ETag"] = part.etag  # oss2 reads the part's ETag from the header
     response["x-oss-hash-crc64ecma"] = part.crc64
     return _with_upload_encryption(response, upload)
-
-
-def _copy_source(request):
-    """(bucket, key) of x-oss-copy-source, "/bucket/url-quoted-key[?versionId=...]".
-    Every object here is the "null" version; no other version exists."""
-    path, _, query = request.headers["x-oss-copy-source"].partition("?")
-    bucket_name, _, key = unquote(path).lstrip("/").partition("/")
-    version = query.removeprefix("versionId=") if query else "null"
-    if version != "null":
-        readable_bucket(request, bucket_name)
-        raise errors.no_such_version(key, version)
-    return bucket_name, key
 
 
 def _save_part(upload, part_number, writer):
@@ -197,6 +192,7 @@ def complete_multipart_upload(request, bucket_name, key):
     )
     response["ETag"] = obj.etag
     response["x-oss-hash-crc64ecma"] = obj.crc64
+    versioning.with_version_headers(response, bucket, obj)
     return callbacks.answer_with_callback(
         request,
         callback,

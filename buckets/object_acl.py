@@ -9,7 +9,7 @@ CompleteMultipartUpload) sets it from the request's header, "default" without
 one, as on OSS; PutObjectAcl changes it alone (neither bytes nor Last-Modified).
 """
 
-from buckets import errors, oss_xml, public_access
+from buckets import errors, oss_xml, public_access, versioning
 from buckets.models import StoredObject
 from buckets.oss_access import (
     checked_key,
@@ -38,7 +38,7 @@ def object_acl_from_header(request, default=StoredObject.Acl.DEFAULT):
 def put_object_acl(request, bucket_name, key):
     """PUT ?acl: whoever may write the object may set its ACL."""
     bucket = get_bucket(bucket_name)
-    writable_object(request, bucket, key)
+    version = writable_object(request, bucket, key)
     checked_key(key)
     acl = object_acl_from_header(request, default=None)
     if acl is None:
@@ -47,15 +47,20 @@ def put_object_acl(request, bucket_name, key):
         )
     public_access.check_acl(bucket, acl)
     # One UPDATE of the ACL alone: bytes and Last-Modified stay as they are.
-    if not bucket.stored_objects.filter(key=key).update(acl=acl):
+    if not versioning.update_version(bucket, key, version, acl=acl):
         raise errors.no_such_key(key)
-    return empty_response()
+    return versioning.with_version_headers(empty_response(), bucket, version)
 
 
 def get_object_acl(request, bucket_name, key):
     bucket = get_bucket(bucket_name)
     obj = readable_object(request, bucket, key)
     checked_key(key)
-    if obj is None:
+    if obj is None or getattr(obj, "is_delete_marker", False):
         raise errors.no_such_key(key)
-    return oss_xml.xml_response(oss_xml.access_control_policy(bucket.owner, obj.acl))
+    response = oss_xml.xml_response(
+        oss_xml.access_control_policy(bucket.owner, obj.acl)
+    )
+    for name, value in versioning.version_headers(bucket, obj).items():
+        response[name] = value
+    return response

@@ -8,11 +8,19 @@ raises OssError for anything it refuses.
 import base64
 import dataclasses
 import hashlib
-from urllib.parse import unquote
 
 from django.utils.http import http_date
 
-from buckets import callbacks, encryption, errors, oss_xml, quota, traffic_limit, worm
+from buckets import (
+    callbacks,
+    encryption,
+    errors,
+    oss_xml,
+    quota,
+    traffic_limit,
+    versioning,
+    worm,
+)
 from buckets import envelope as sse_envelope
 from buckets.access_monitor import last_access_header, record_read
 from buckets.header_text import from_wire
@@ -41,7 +49,8 @@ from buckets.storage import (
     ObjectMetadata,
     ObjectWriter,
     commit_object,
-    delete_key,
+    delete_current,
+    delete_version,
     ensure_room_for,
     open_blob,
     open_current_version,
@@ -75,8 +84,11 @@ def get_object(request, bucket_name, key):
     checked_key(key)  # after it: a denied request is AccessDenied whatever its key
     if obj is None:
         raise errors.no_such_key(key)
+    _refuse_delete_marker(request, bucket, obj)
+    version = obj
     link, obj = _followed(request, bucket, obj)
     response = serve_object(request, obj, link=link)
+    versioning.with_version_headers(response, bucket, version)
     if request.method == "GET" and response.status_code < 300:
         record_read(obj, bucket)  # the access monitor's, at most daily
     for parameter, header in RESPONSE_OVERRIDES.items():
@@ -84,6 +96,14 @@ def get_object(request, bucket_name, key):
         if value and "\n" not in value and "\r" not in value:
             response[header] = value
     return response
+
+
+def _refuse_delete_marker(request, bucket, version):
+    """A delete marker asked for by its versionId has no bytes or metadata."""
+    if getattr(version, "is_delete_marker", False):
+        error = errors.method_not_allowed(request.method)
+        error.headers.update(versioning.version_headers(bucket, version))
+        raise error
 
 
 def _followed(request, bucket, obj):
@@ -101,8 +121,11 @@ def get_object_meta(request, bucket_name, key):
     checked_key(key)
     if obj is None:
         raise errors.no_such_key(key)
+    _refuse_delete_marker(request, bucket, obj)
+    version = obj
     _link, obj = _followed(request, bucket, obj)
     response = empty_response()
+    versioning.with_version_headers(response, bucket, version)
     response["Content-Length"] = str(obj.size)
     response["ETag"] = obj.etag
     response["Last-Modified"] = http_date(obj.last_modified.timestamp())
@@ -172,6 +195,8 @@ def written_answer(obj):
     response = empty_response()
     response["ETag"] = obj.etag
     response["x-oss-hash-crc64ecma"] = obj.crc64
+    if isinstance(obj, StoredObject):  # not a part of a multipart upload
+        versioning.with_version_headers(response, obj.bucket, obj)
     return _with_encryption_headers(response, obj)
 
 
@@ -293,16 +318,23 @@ def copy_object(request, bucket_name, key):
     writable_object(request, bucket, key)
     checked_key(key)
     worm.check_replaceable(bucket, key)
-    copy_source = unquote(request.headers["x-oss-copy-source"])
-    source_bucket_name, _, source_key = copy_source.lstrip("/").partition("/")
+    source_bucket_name, source_key, source_version = versioning.parse_copy_source(
+        request.headers["x-oss-copy-source"]
+    )
     source_bucket = get_bucket(source_bucket_name)
     replace = request.headers.get("x-oss-metadata-directive", "COPY").upper()
     # The copy's own headers or the bucket's default, never the source's.
     sse = encryption.for_new_object(request, bucket)
     storage_class = requested_class(request, bucket)  # likewise
     original = readable_object(
-        request, source_bucket, source_key, action="oss:GetObject"
+        request,
+        source_bucket,
+        source_key,
+        action="oss:GetObject",
+        version_id=source_version,
     )
+    if getattr(original, "is_delete_marker", False):
+        raise errors.no_such_key(source_key)
     original, source = open_current_version(original) if original else (None, None)
     if original is None:
         raise errors.no_such_key(source_key)
@@ -329,12 +361,21 @@ def copy_object(request, bucket_name, key):
             object_type="Symlink" if symlink else "Normal",
             symlink_target=original.symlink_target if symlink else "",
         )
-    return _with_encryption_headers(oss_xml.xml_response(oss_xml.copy_result(obj)), obj)
+    response = oss_xml.xml_response(oss_xml.copy_result(obj))
+    versioning.with_version_headers(response, bucket, obj)
+    if source_version is not None and versioning.is_versioned(source_bucket):
+        response["x-oss-copy-source-version-id"] = original.version_id
+    return _with_encryption_headers(response, obj)
 
 
 def delete_object_view(request, bucket_name, key):
     """Deleting a Symlink deletes the link alone."""
     bucket = get_bucket(bucket_name)
-    writable_object(request, bucket, key)
-    delete_key(bucket, checked_key(key))
-    return empty_response(204)
+    version = writable_object(request, bucket, key)
+    checked_key(key)
+    response = empty_response(204)
+    if "versionId" in request.GET:  # that version, for good
+        delete_version(bucket, key, version)
+        return versioning.with_version_headers(response, bucket, version)
+    _deleted, marker = delete_current(bucket, key)
+    return versioning.with_version_headers(response, bucket, marker)

@@ -13,7 +13,14 @@ from defusedxml.ElementTree import ParseError, fromstring
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 
-from buckets import bucket_policy, errors, public_access, request_payment, tls
+from buckets import (
+    bucket_policy,
+    errors,
+    public_access,
+    request_payment,
+    tls,
+    versioning,
+)
 from buckets.models import Bucket
 from buckets.names import validate_object_key
 from buckets.numbers import MAX_BYTE_OFFSET, parse_decimal
@@ -128,18 +135,49 @@ def writable_bucket(request, name):
     return bucket
 
 
-def _object_or_none(bucket, key):
-    return bucket.stored_objects.filter(key=key).first() if is_valid_key(key) else None
+# readable_object's and writable_object's default: the request's versionId when the
+# object asked about is the one in the URL (a copy's source names its own).
+ROUTED = object()
 
 
-def readable_object(request, bucket, key, *, action=None):
+def requested_version_id(request, bucket, key, version_id=ROUTED):
+    """The version asked for (None: the current one)."""
+    if version_id is not ROUTED:
+        return version_id
+    match = getattr(request, "resolver_match", None)
+    kwargs = match.kwargs if match else {}
+    routed = kwargs.get("bucket_name") == bucket.name and kwargs.get("key") == key
+    return request.GET.get("versionId") if routed else None
+
+
+def _object_or_none(bucket, key, version_id=None):
+    """The current version of `key`, or with `version_id` that version (an older one,
+    perhaps a delete marker: buckets.versioning), or None."""
+    if not is_valid_key(key):
+        return None
+    if version_id is None:
+        return bucket.stored_objects.filter(key=key).first()
+    versioning.check_version_id(version_id)
+    return versioning.find_version(bucket, key, version_id)
+
+
+def _checked_version(obj, key, version_id):
+    """After the access check: a version asked for that does not exist is 404."""
+    if obj is None and version_id is not None:
+        raise errors.no_such_version(key, version_id)
+    return obj
+
+
+def readable_object(request, bucket, key, *, action=None, version_id=ROUTED):
     """The object `key` (None if there is none) once the request may read it: the
     object's own ACL, unless "default", decides instead of the bucket's. The key
     is checked after access: a denied request is AccessDenied whatever its key.
     `action`: the policy action when it is not the routed operation's (a copy's
-    source is read with oss:GetObject)."""
-    obj = _object_or_none(bucket, key)
-    return check_object_readable(request, bucket, obj, key=key, action=action)
+    source is read with oss:GetObject). With a versionId, that version."""
+    version_id = requested_version_id(request, bucket, key, version_id)
+    obj = _object_or_none(bucket, key, version_id)
+    check_object_readable(request, bucket, obj, key=key, action=action)
+    return _checked_version(obj, key, version_id)
 
 
 def check_object_readable(request, bucket, obj, *, key=None, action=None):
@@ -155,11 +193,12 @@ def check_object_readable(request, bucket, obj, *, key=None, action=None):
     return obj
 
 
-def writable_object(request, bucket, key, *, action=None):
+def writable_object(request, bucket, key, *, action=None, version_id=ROUTED):
     """As readable_object, for a write or delete of `key`."""
-    obj = _object_or_none(bucket, key)
+    version_id = requested_version_id(request, bucket, key, version_id)
+    obj = _object_or_none(bucket, key, version_id)
     check_object_writable(request, bucket, key, obj, action=action)
-    return obj
+    return _checked_version(obj, key, version_id)
 
 
 def check_object_writable(request, bucket, key, obj, *, action=None):

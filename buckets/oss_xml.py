@@ -109,14 +109,16 @@ def bucket_info(bucket, region, endpoint_host):
             "AccessMonitor", "Enabled" if bucket.access_monitor_since else "Disabled"
         ),
         element("TransferAcceleration", "Disabled"),
+        element("Versioning", bucket.versioning) if bucket.versioning else None,
         element("CrossRegionReplication", "Disabled"),
-        element("BlockPublicAccess", "false"),
+        element("BlockPublicAccess", "true" if bucket.block_public_access else "false"),
         element(
             "ServerSideEncryptionRule",
             children=server_side_encryption_settings(bucket.encryption),
         ),
     ):
-        node.append(child)
+        if child is not None:
+            node.append(child)
     return element("BucketInfo", children=[node])
 
 
@@ -222,11 +224,17 @@ def _restore_info(obj):
     return element("RestoreInfo", status) if status else None
 
 
-def delete_result(deleted_keys, *, url_encoding):
-    children = [
-        element("Deleted", children=[element("Key", _encoded(key, url_encoding))])
-        for key in deleted_keys
-    ]
+def delete_result(deleted, *, url_encoding):
+    """DeleteResult of (key, version id asked or None, delete marker or None)."""
+    children = []
+    for key, version_id, marker in deleted:
+        fields = [element("Key", _encoded(key, url_encoding))]
+        if version_id is not None:
+            fields.append(element("VersionId", version_id))
+        if marker is not None:
+            fields.append(element("DeleteMarker", "true"))
+            fields.append(element("DeleteMarkerVersionId", marker.version_id))
+        children.append(element("Deleted", children=fields))
     if url_encoding:
         children.insert(0, element("EncodingType", "url"))
     return element("DeleteResult", children=children)

@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from buckets import envelope as sse_envelope
-from buckets import quota, worm
+from buckets import quota, versioning, worm
 from buckets.checksums import crc64_ecma
 from buckets.models import DeletedKey, StoredObject
 
@@ -234,7 +234,7 @@ def commit_object(
     try:
         # The rename must be durable before a row points at it (power loss).
         fsync_directory(os.path.dirname(default_storage.path(blob)))
-        obj, old_blob = _point_row_at_blob(
+        obj, old_blobs = _point_row_at_blob(
             bucket,
             key,
             fields,
@@ -245,10 +245,14 @@ def commit_object(
     except BaseException:
         default_storage.delete(blob)
         raise
-    if old_blob:
-        # Readers still streaming the old bytes keep their open file.
-        transaction.on_commit(lambda: delete_blob(old_blob))
+    # Readers still streaming the old bytes keep their open file.
+    _delete_blobs_on_commit(old_blobs)
     return obj
+
+
+def _delete_blobs_on_commit(blobs):
+    for blob in blobs:
+        transaction.on_commit(lambda blob=blob: delete_blob(blob))
 
 
 def _encrypted_as_bucket_default(bucket, writer):
@@ -293,21 +297,23 @@ def _point_row_at_blob(
                     ).exists()
                 ):
                     raise ObjectChanged(key)
+                version_id = versioning.version_id_for_new(bucket)
                 if existing is None:
                     quota.check_room_locked(bucket, fields["size"])
+                    stale = versioning.before_first_current(bucket, key, version_id)
                     return StoredObject.objects.create(
-                        bucket=bucket, key=key, **fields
-                    ), None
+                        bucket=bucket, key=key, version_id=version_id, **fields
+                    ), stale
                 if not replace:
                     default_storage.delete(fields["blob"])
-                    return existing, None
+                    return existing, []
                 worm.check_replaceable(bucket, key, existing)  # retention policy
                 quota.check_room_locked(bucket, fields["size"], existing.size)
-                old_blob = existing.blob
-                for name, value in fields.items():
+                old_blobs = versioning.retire_current(bucket, existing, version_id)
+                for name, value in {**fields, "version_id": version_id}.items():
                     setattr(existing, name, value)
                 existing.save()
-                return existing, old_blob
+                return existing, old_blobs
         except IntegrityError:
             # Another writer created the key between our read and insert; go again.
             continue
@@ -325,6 +331,11 @@ def delete_key(bucket, key, *, expect_blob=None):
     With expect_blob, only while the object still has those bytes: the lifecycle
     job must not delete an object rewritten since it judged it expired. Returns
     whether this call deleted an object (of two concurrent calls, one does)."""
+    return delete_current(bucket, key, expect_blob=expect_blob)[0]
+
+
+def delete_current(bucket, key, *, expect_blob=None):
+    """delete_key, also returning the delete marker it left (versioning), or None."""
     with transaction.atomic():
         current = StoredObject.objects.filter(bucket=bucket, key=key)
         if expect_blob is not None:
@@ -337,14 +348,24 @@ def delete_key(bucket, key, *, expect_blob=None):
                 pk=obj.pk, blob=obj.blob
             ).delete()
             deleted = per_model.get(StoredObject._meta.label, 0) > 0
-        if deleted:
-            transaction.on_commit(lambda: delete_blob(obj.blob))
-        elif expect_blob is not None:
-            return False
+        if not deleted and expect_blob is not None:
+            return False, None
+        blobs, marker = versioning.after_current_deleted(
+            bucket, key, obj if deleted else None
+        )
+        _delete_blobs_on_commit(blobs)
         DeletedKey.objects.update_or_create(
             bucket=bucket, key=key, defaults={"deleted_at": timezone.now()}
         )
-    return deleted
+    return deleted, marker
+
+
+def delete_version(bucket, key, version):
+    """Remove one version of `key` for good (DELETE ?versionId)."""
+    with transaction.atomic():
+        if not getattr(version, "is_delete_marker", False):
+            worm.check_replaceable(bucket, key, version)  # retention policy
+        _delete_blobs_on_commit(versioning.remove_version(bucket, key, version))
 
 
 def delete_blob(blob):
@@ -368,6 +389,11 @@ def open_current_version(obj):
     commits meanwhile removes those bytes. Then follow the key to its newest
     row (None, None once it is deleted); an open file keeps its bytes readable.
     """
+    if not isinstance(obj, StoredObject):  # an older version: its bytes only
+        try:
+            return obj, open_blob(obj)
+        except FileNotFoundError:
+            return None, None  # removed for good meanwhile
     for _attempt in range(5):
         try:
             return obj, open_blob(obj)

@@ -12,7 +12,7 @@ from urllib.parse import quote, unquote
 
 from django.utils.http import http_date
 
-from buckets import errors
+from buckets import errors, versioning
 from buckets.header_text import from_wire
 from buckets.object_operations import metadata_from_headers
 from buckets.oss_access import (
@@ -61,7 +61,7 @@ def put_symlink(request, bucket_name, key):
         )
     response = empty_response()
     response["ETag"] = obj.etag
-    return response
+    return versioning.with_version_headers(response, bucket, obj)
 
 
 def get_symlink(request, bucket_name, key):
@@ -70,7 +70,7 @@ def get_symlink(request, bucket_name, key):
     bucket = get_bucket(bucket_name)
     obj = readable_object(request, bucket, key)
     checked_key(key)
-    if obj is None:
+    if obj is None or getattr(obj, "is_delete_marker", False):
         raise errors.no_such_key(key)
     if obj.object_type != "Symlink":
         raise errors.OssError(
@@ -80,4 +80,4 @@ def get_symlink(request, bucket_name, key):
     response[SYMLINK_TARGET_HEADER] = quote(obj.symlink_target, safe="")
     response["ETag"] = obj.etag
     response["Last-Modified"] = http_date(obj.last_modified.timestamp())
-    return response
+    return versioning.with_version_headers(response, bucket, obj)

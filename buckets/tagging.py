@@ -20,7 +20,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 from django.db import transaction
 
-from buckets import errors, oss_xml
+from buckets import errors, oss_xml, versioning
 from buckets.header_text import from_wire
 from buckets.models import Bucket
 from buckets.oss_access import (
@@ -201,30 +201,32 @@ def buckets_with_tag(buckets, request):
 
 def put_object_tagging(request, bucket_name, key):
     bucket = get_bucket(bucket_name)
-    writable_object(request, bucket, key)
+    version = writable_object(request, bucket, key)
     checked_key(key)
     tags = object_tags(_pairs_from_body(request))
     # One UPDATE of the tags alone: bytes and Last-Modified stay as they are.
-    if not bucket.stored_objects.filter(key=key).update(tags=tags):
+    if not versioning.update_version(bucket, key, version, tags=tags):
         raise errors.no_such_key(key)
-    return empty_response()
+    return versioning.with_version_headers(empty_response(), bucket, version)
 
 
 def get_object_tagging(request, bucket_name, key):
     bucket = get_bucket(bucket_name)
     obj = readable_object(request, bucket, key)
     checked_key(key)
-    if obj is None:
+    if obj is None or getattr(obj, "is_delete_marker", False):
         raise errors.no_such_key(key)
-    return oss_xml.xml_response(oss_xml.tagging(obj.tags))
+    return versioning.with_version_headers(
+        oss_xml.xml_response(oss_xml.tagging(obj.tags)), bucket, obj
+    )
 
 
 def delete_object_tagging(request, bucket_name, key):
     bucket = get_bucket(bucket_name)
-    writable_object(request, bucket, key)
-    if not bucket.stored_objects.filter(key=checked_key(key)).update(tags={}):
+    version = writable_object(request, bucket, key)
+    if not versioning.update_version(bucket, checked_key(key), version, tags={}):
         raise errors.no_such_key(key)
-    return empty_response(204)
+    return versioning.with_version_headers(empty_response(204), bucket, version)
 
 
 # -- bucket tagging ----------------------------------------------------------------------

@@ -26,8 +26,6 @@ from buckets.oss_access import (
     empty_response,
     get_bucket,
     owned_bucket,
-    readable_bucket,
-    writable_bucket,
 )
 from buckets.sub_resources import V1_SUB_RESOURCES
 
@@ -40,6 +38,9 @@ PARAMETERS = frozenset(
         # A bandwidth cap on GetObject/PutObject: OSS sends the same bytes, only slower.
         "x-oss-traffic-limit",
         "x-oss-request-payer",  # who is billed for the request; nobody is, here
+        # Which version of the object (buckets/versioning.py): the object operations
+        # find it through oss_access.readable_object / writable_object.
+        "versionId",
         # A presigned upload's callback (buckets/callbacks.py); other operations
         # ignore it, as on OSS.
         "callback",
@@ -109,30 +110,6 @@ def _live_channels(request, bucket_name):
     )
 
 
-def _bucket_versioning(request, bucket_name):
-    owned_bucket(request, bucket_name)
-    return oss_xml.xml_response(oss_xml.versioning_never_enabled())
-
-
-def _version(request, bucket_name, key):
-    """No versioning here, so every object is OSS's "null" version: versionId=null
-    names the object itself (None: route as usual), any other id does not exist
-    (404 NoSuchVersion, OSS's answer for a version it cannot find), and an empty
-    one is refused as OSS does (400, EC 0012-00000201)."""
-    version_id = request.GET["versionId"]
-    if version_id == "null":
-        return None
-    if request.method == "DELETE":
-        writable_bucket(request, bucket_name)
-    else:
-        readable_bucket(request, bucket_name)
-    if version_id == "":
-        raise errors.invalid_argument(
-            "versionId must not be empty.", "versionId", version_id
-        )
-    raise errors.no_such_version(key, version_id)
-
-
 def _no_access_point(request, bucket_name):
     """No access points exist here: whatever is asked of one is OSS's 404."""
     owned_bucket(request, bucket_name)
@@ -152,14 +129,9 @@ NOTHING_CONFIGURED = {
         "NoSuchTransferAccelerationConfiguration",
         "The bucket transfer acceleration configuration does not exist.",
     ),
-    ("bucket", "GET", "versioning"): _bucket_versioning,
     ("bucket", "GET", "live"): _live_channels,
     **{
         ("bucket", method, "x-oss-access-point-name"): _no_access_point
         for method in ("GET", "PUT", "DELETE")
-    },
-    **{
-        ("object", method, "versionId"): _version
-        for method in ("GET", "HEAD", "DELETE")
     },
 }

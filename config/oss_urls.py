@@ -26,6 +26,7 @@ from buckets import (
     restore,
     symlinks,
     tagging,
+    version_operations,
     worm,
 )
 from buckets.names import RESERVED_BUCKET_NAMES
@@ -71,6 +72,9 @@ BUCKET_OPERATIONS = {
     ("DELETE", "policy"): access_operations.delete_bucket_policy,
     ("GET", "httpsConfig"): access_operations.get_bucket_https_config,
     ("PUT", "httpsConfig"): access_operations.put_bucket_https_config,
+    ("GET", "versioning"): version_operations.get_bucket_versioning,
+    ("PUT", "versioning"): version_operations.put_bucket_versioning,
+    ("GET", "versions"): version_operations.list_object_versions,
     ("GET", "qos"): access_operations.get_bucket_storage_capacity,
     ("PUT", "qos"): access_operations.put_bucket_storage_capacity,
     ("GET", "requestPayment"): access_operations.get_bucket_request_payment,
@@ -119,6 +123,9 @@ OBJECT_OPERATIONS = {
     ("DELETE", "tagging"): tagging.delete_object_tagging,
     ("PUT", "symlink"): symlinks.put_symlink,
     ("GET", "symlink"): symlinks.get_symlink,
+    # oss2 adds ?symlink to the params dict a caller passes to get_symlink and may
+    # reuse for a delete; OSS deletes the link (or its version) then.
+    ("DELETE", "symlink"): object_operations.delete_object_view,
     ("PUT", "acl"): object_acl.put_object_acl,
     ("GET", "acl"): object_acl.get_object_acl,
     ("POST", "restore"): restore.restore_object,

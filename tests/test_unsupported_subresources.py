@@ -48,6 +48,8 @@ IMPLEMENTED_ON_BUCKET = {
     "stat",
     "tagging",
     "uploads",
+    "versioning",
+    "versions",
     "website",
     "worm",
     "wormExtend",
@@ -79,10 +81,13 @@ PARAMETERS = {
     "response-content-type",
     "response-expires",
     "security-token",
+    "versionId",
     "x-oss-request-payer",
     "x-oss-traffic-limit",
 }
 OSS2_NAMES = sorted(oss2.Auth._subresource_key_set)
+# A version id of the form this server gives, which no version has.
+MISSING_VERSION = "CAEQ" + "A" * 40
 
 
 def assert_not_implemented(raised):
@@ -346,14 +351,17 @@ class TestAnswers:
     def test_any_other_version_does_not_exist(self, alice_signed_client, photo):
         for method in ("GET", "DELETE"):
             response = alice_signed_client(
-                method, "alice-bucket", "photo.jpg", params={"versionId": "CAEQNhiBgM"}
+                method,
+                "alice-bucket",
+                "photo.jpg",
+                params={"versionId": MISSING_VERSION},
             )
             assert (response.status_code, error_code(response)) == (
                 404,
                 "NoSuchVersion",
             )
         head = alice_signed_client(
-            "HEAD", "alice-bucket", "photo.jpg", params={"versionId": "CAEQNhiBgM"}
+            "HEAD", "alice-bucket", "photo.jpg", params={"versionId": MISSING_VERSION}
         )
         assert (head.status_code, head.content) == (404, b"")
         assert StoredObject.objects.get(key="photo.jpg").size == len(ORIGINAL)
@@ -365,7 +373,7 @@ class TestAnswers:
             "GET",
             "alice-bucket",
             "photo.jpg",
-            params={"tagging": "", "versionId": "CAEQNhiBgM"},
+            params={"tagging": "", "versionId": MISSING_VERSION},
         )
 
         assert error_code(response) == "NoSuchVersion"
