@@ -380,31 +380,37 @@ def _transition_age(transition):
 def _check_transitions(rule):
     """OSS's checks: each class once, colder classes for older objects, all of them
     before the objects expire."""
-    transitions = rule.transitions
+    expiry = None
+    if rule.expiration_days is not None or rule.expiration_created_before_date:
+        # (With a Date, every object goes that day: nothing to compare.)
+        expiry = _age(rule.expiration_days, rule.expiration_created_before_date)
+    _check_ordered(rule.transitions, "Transition", _transition_age, expiry)
+
+
+def _check_ordered(transitions, element, age, expiry):
+    """Each class once; colder classes for older objects (`age` of a transition);
+    every one before `expiry` (None: no expiry to compare with)."""
     classes = [transition["storage_class"] for transition in transitions]
     if len(set(classes)) != len(classes):
         raise errors.invalid_argument(
-            "A rule has at most one Transition to each storage class.",
+            f"A rule has at most one {element} to each storage class.",
             "StorageClass",
             ",".join(classes),
         )
     ordered = sorted(transitions, key=lambda t: COLDNESS[t["storage_class"]])
     for warmer, colder in zip(ordered, ordered[1:], strict=False):
-        if _transition_age(colder) <= _transition_age(warmer):
+        if age(colder) <= age(warmer):
             raise errors.invalid_argument(
-                f"The Transition to {colder['storage_class']} must be for older objects "
-                f"than the one to {warmer['storage_class']}.",
-                "Transition",
+                f"The {element} to {colder['storage_class']} must be for older "
+                f"objects than the one to {warmer['storage_class']}.",
+                element,
                 colder["storage_class"],
             )
-    if rule.expiration_days is None and rule.expiration_created_before_date is None:
-        return  # no expiration, or a Date one: every object goes that day
-    expiry = _age(rule.expiration_days, rule.expiration_created_before_date)
     for transition in transitions:
-        if _transition_age(transition) >= expiry:
+        if expiry is not None and age(transition) >= expiry:
             raise errors.invalid_argument(
-                "A Transition must happen before the objects expire.",
-                "Transition",
+                f"A {element} must happen before the objects expire.",
+                element,
                 transition["storage_class"],
             )
 
@@ -544,32 +550,13 @@ def _noncurrent_transition(node):
 
 
 def _check_noncurrent_transitions(rule):
-    """As for Transitions: each class once, colder classes for older versions, all
-    before the versions expire."""
-    transitions = rule.noncurrent_transitions
-    classes = [transition["storage_class"] for transition in transitions]
-    if len(set(classes)) != len(classes):
-        raise errors.invalid_argument(
-            "A rule has at most one NoncurrentVersionTransition to each storage class.",
-            "StorageClass",
-            ",".join(classes),
-        )
-    ordered = sorted(transitions, key=lambda t: COLDNESS[t["storage_class"]])
-    for warmer, colder in zip(ordered, ordered[1:], strict=False):
-        if colder["days"] <= warmer["days"]:
-            raise errors.invalid_argument(
-                f"The NoncurrentVersionTransition to {colder['storage_class']} must be "
-                f"for older versions than the one to {warmer['storage_class']}.",
-                "NoncurrentVersionTransition",
-                colder["storage_class"],
-            )
-    expiry = rule.noncurrent_expiration_days
-    if expiry is not None and any(t["days"] >= expiry for t in transitions):
-        raise errors.invalid_argument(
-            "A NoncurrentVersionTransition must happen before the versions expire.",
-            "NoncurrentVersionTransition",
-            "",
-        )
+    """As for Transitions, counted in NoncurrentDays."""
+    _check_ordered(
+        rule.noncurrent_transitions,
+        "NoncurrentVersionTransition",
+        lambda transition: transition["days"],
+        rule.noncurrent_expiration_days,
+    )
 
 
 def _children(node, allowed, parent):

@@ -28,10 +28,9 @@ from buckets.oss_access import (
     checked_key,
     count_parameter,
     empty_response,
-    get_bucket,
     owned_bucket,
     read_xml_body,
-    readable_object,
+    readable_copy_source,
     url_encoding_requested,
 )
 from buckets.restore import check_readable_now
@@ -103,19 +102,12 @@ def upload_part(request, bucket_name, key):
 def _upload_part_copy(request, upload, part_number):
     """UploadPartCopy: the source object's bytes in x-oss-copy-source-range
     (all of them without one) become the part."""
-    source_bucket_name, source_key, source_version = versioning.parse_copy_source(
-        request.headers["x-oss-copy-source"]
+    copy_source = readable_copy_source(request)
+    source_bucket, source_key, original = (
+        copy_source.bucket,
+        copy_source.key,
+        copy_source.obj,
     )
-    source_bucket = get_bucket(source_bucket_name)
-    original = readable_object(
-        request,
-        source_bucket,
-        source_key,
-        action="oss:GetObject",
-        version_id=source_version,
-    )
-    if getattr(original, "is_delete_marker", False):
-        raise errors.no_such_key(source_key)
     if original is not None and original.object_type == "Symlink":
         # A part is bytes: a symlink gives its target's, which must be readable too.
         original = check_object_readable(

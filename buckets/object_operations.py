@@ -37,6 +37,7 @@ from buckets.oss_access import (
     empty_response,
     get_bucket,
     is_valid_key,
+    readable_copy_source,
     readable_object,
     writable_object,
 )
@@ -318,23 +319,16 @@ def copy_object(request, bucket_name, key):
     writable_object(request, bucket, key)
     checked_key(key)
     worm.check_replaceable(bucket, key)
-    source_bucket_name, source_key, source_version = versioning.parse_copy_source(
-        request.headers["x-oss-copy-source"]
-    )
-    source_bucket = get_bucket(source_bucket_name)
     replace = request.headers.get("x-oss-metadata-directive", "COPY").upper()
     # The copy's own headers or the bucket's default, never the source's.
     sse = encryption.for_new_object(request, bucket)
     storage_class = requested_class(request, bucket)  # likewise
-    original = readable_object(
-        request,
-        source_bucket,
-        source_key,
-        action="oss:GetObject",
-        version_id=source_version,
+    copy_source = readable_copy_source(request)
+    source_bucket, source_key, original = (
+        copy_source.bucket,
+        copy_source.key,
+        copy_source.obj,
     )
-    if getattr(original, "is_delete_marker", False):
-        raise errors.no_such_key(source_key)
     original, source = open_current_version(original) if original else (None, None)
     if original is None:
         raise errors.no_such_key(source_key)
@@ -363,7 +357,7 @@ def copy_object(request, bucket_name, key):
         )
     response = oss_xml.xml_response(oss_xml.copy_result(obj))
     versioning.with_version_headers(response, bucket, obj)
-    if source_version is not None and versioning.is_versioned(source_bucket):
+    if copy_source.version_id is not None and versioning.is_versioned(source_bucket):
         response["x-oss-copy-source-version-id"] = original.version_id
     return _with_encryption_headers(response, obj)
 

@@ -180,6 +180,31 @@ def readable_object(request, bucket, key, *, action=None, version_id=ROUTED):
     return _checked_version(obj, key, version_id)
 
 
+@dataclass(frozen=True)
+class CopySource:
+    """What x-oss-copy-source names, once the request may read it."""
+
+    bucket: Bucket
+    key: str
+    version_id: str | None  # None: the current version
+    obj: object  # StoredObject or ObjectVersion, None when there is none
+
+
+def readable_copy_source(request):
+    """The source of CopyObject or UploadPartCopy ("/bucket/key[?versionId=...]"),
+    read with oss:GetObject; a delete marker is no object (NoSuchKey)."""
+    bucket_name, key, version_id = versioning.parse_copy_source(
+        request.headers["x-oss-copy-source"]
+    )
+    bucket = get_bucket(bucket_name)
+    obj = readable_object(
+        request, bucket, key, action="oss:GetObject", version_id=version_id
+    )
+    if getattr(obj, "is_delete_marker", False):
+        raise errors.no_such_key(key)
+    return CopySource(bucket, key, version_id, obj)
+
+
 def check_object_readable(request, bucket, obj, *, key=None, action=None):
     user = request_user(request)
     check_access(
