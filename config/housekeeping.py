@@ -39,11 +39,14 @@ def lifecycle_if_due():
     """Apply the buckets' lifecycle rules if no worker (of any server) has within
     LIFECYCLE_INTERVAL_SECONDS; returns the outcome, or None if it was not due."""
     outcome = run_if_due()
-    if outcome is not None and (outcome.deleted_objects or outcome.aborted_uploads):
+    if outcome is not None and any(
+        (outcome.deleted_objects, outcome.transitioned_objects, outcome.aborted_uploads)
+    ):
         logger.info(
-            "lifecycle deleted %d expired object(s) and aborted %d expired multipart "
-            "upload(s)",
+            "lifecycle deleted %d expired object(s), moved %d to a colder class and "
+            "aborted %d expired multipart upload(s)",
             outcome.deleted_objects,
+            outcome.transitioned_objects,
             outcome.aborted_uploads,
         )
     return outcome

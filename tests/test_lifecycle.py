@@ -780,7 +780,8 @@ def test_the_command_applies_the_rules(bucket, rule, objects):
     call_command("apply_lifecycle", stdout=out)
 
     assert out.getvalue() == (
-        "Deleted 1 expired object(s) and aborted 0 expired multipart upload(s).\n"
+        "Deleted 1 expired object(s), moved 0 to a colder class and aborted 0 "
+        "expired multipart upload(s).\n"
     )
     assert remaining(bucket) == []
 

@@ -149,6 +149,29 @@ class TestBucketStat:
             stat.deep_cold_archive_storage,
         ) == (0, 0, 0, 0, 0)
 
+    def test_stat_counts_each_object_in_its_class_and_older_versions_too(self, bucket):
+        bucket.put_object("ia.txt", b"12345", headers={"x-oss-storage-class": "IA"})
+        bucket.put_object(
+            "cold.txt", b"123", headers={"x-oss-storage-class": "Archive"}
+        )
+        config = oss2.models.BucketVersioningConfig()
+        config.status = "Enabled"
+        bucket.put_bucket_versioning(config)
+        bucket.put_object("v.txt", b"1")
+        bucket.put_object("v.txt", b"22")  # the first stays as an older version
+        bucket.delete_object("gone.txt")  # a delete marker
+
+        stat = bucket.get_bucket_stat()
+
+        assert (stat.object_count, stat.storage_size_in_bytes) == (3, 5 + 3 + 1 + 2)
+        assert (stat.standard_storage, stat.standard_object_count) == (3, 1)
+        assert (
+            stat.infrequent_access_storage,
+            stat.infrequent_access_object_count,
+        ) == (5, 1)
+        assert (stat.archive_storage, stat.archive_object_count) == (3, 1)
+        assert stat.delete_marker_count == 1
+
     def test_stat_is_the_owners_alone(self, bucket, as_user):
         bob = as_user("bob", bucket.bucket_name)
 
