@@ -33,8 +33,6 @@ import time
 import uuid
 from urllib.parse import quote, unquote
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import ParseError, fromstring
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -43,7 +41,7 @@ from django.utils import timezone
 from buckets import errors, oss_xml
 from buckets.models import AccessLogRecord, Bucket, LoggingConfiguration
 from buckets.names import validate_object_key
-from buckets.oss_access import empty_response, owned_bucket, read_xml_body
+from buckets.oss_access import empty_response, owned_bucket, parse_xml, read_xml_body
 from buckets.scheduled_jobs import claim_turn
 from buckets.storage import ObjectMetadata, ObjectWriter, commit_object
 from buckets.sub_resources import V1_SUB_RESOURCES
@@ -123,12 +121,7 @@ def delete_bucket_logging(request, bucket_name):
 
 def _parse_status(body):
     """(target bucket, prefix), or None for a status without LoggingEnabled."""
-    try:
-        root = fromstring(body)
-    except (ParseError, DefusedXmlException):
-        raise errors.malformed_xml() from None
-    if root.tag != "BucketLoggingStatus":
-        raise errors.malformed_xml("The root element must be BucketLoggingStatus.")
+    root = parse_xml(body, "BucketLoggingStatus")
     enabled = _only_children(root, {"LoggingEnabled"}).get("LoggingEnabled")
     if enabled is None:
         return None

@@ -19,7 +19,13 @@ from buckets import errors, oss_xml
 from buckets.bucket_operations import _parse_xml
 from buckets.models import CorsConfiguration
 from buckets.numbers import parse_decimal
-from buckets.oss_access import empty_response, get_bucket, owned_bucket, read_xml_body
+from buckets.oss_access import (
+    empty_response,
+    get_bucket,
+    owned_bucket,
+    read_xml_body,
+    xml_bool,
+)
 from buckets.wildcards import wildcard_match
 
 logger = logging.getLogger(__name__)
@@ -115,7 +121,7 @@ def parse_configuration(body):
             str(len(rule_nodes)),
         )
     rules = [_parse_rule(node) for node in rule_nodes]
-    return rules, _parse_bool(root, "ResponseVary", default=False)
+    return rules, xml_bool(root, "ResponseVary", default=False)
 
 
 def _parse_rule(node):
@@ -168,15 +174,6 @@ def _parse_max_age(node):
             "MaxAgeSeconds",
             text,
         ) from None
-
-
-def _parse_bool(root, tag, *, default):
-    text = root.findtext(tag)
-    if text is None:
-        return default
-    if text.strip() not in ("true", "false"):
-        raise errors.invalid_argument(f"{tag} must be true or false.", tag, text)
-    return text.strip() == "true"
 
 
 def configuration_xml(rules, response_vary):

@@ -36,8 +36,6 @@ import re
 import uuid
 from urllib.parse import quote
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import ParseError, fromstring
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -46,7 +44,7 @@ from buckets import encryption, errors, oss_xml
 from buckets.envelope import Sse, for_objects_of
 from buckets.models import Bucket, InventoryConfiguration, StoredObject
 from buckets.names import key_range
-from buckets.oss_access import empty_response, owned_bucket, read_xml_body
+from buckets.oss_access import empty_response, owned_bucket, parse_xml, read_xml_body
 from buckets.scheduled_jobs import claim_turn
 from buckets.storage import ObjectMetadata, ObjectWriter, commit_object
 
@@ -197,12 +195,7 @@ def _checked_id(text):
 def parse_configuration(body, bucket):
     """The unsaved InventoryConfiguration of the document; OssError for anything
     OSS refuses or this server cannot honour."""
-    try:
-        root = fromstring(body)
-    except (ParseError, DefusedXmlException):
-        raise errors.malformed_xml() from None
-    if root.tag != "InventoryConfiguration":
-        raise errors.malformed_xml("The root element must be InventoryConfiguration.")
+    root = parse_xml(body, "InventoryConfiguration")
     found = _children(
         root,
         {

@@ -18,14 +18,12 @@ import datetime
 import re
 import uuid
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import ParseError, fromstring
 from django.db import transaction
 
 from buckets import errors, oss_xml
 from buckets.access_monitor import uses_access_time
 from buckets.models import Bucket, LifecycleRule
-from buckets.oss_access import empty_response, owned_bucket, read_xml_body
+from buckets.oss_access import empty_response, owned_bucket, parse_xml, read_xml_body
 from buckets.storage_classes import COLDNESS, StorageClass
 from buckets.tagging import check_tag_characters
 
@@ -96,13 +94,7 @@ def delete_bucket_lifecycle(request, bucket_name):
 def parse_configuration(body, *, allow_overlap=False):
     """The unsaved LifecycleRule rows of a LifecycleConfiguration document, in
     order; OssError for anything OSS refuses or this server cannot honour."""
-    try:
-        # defusedxml: a client's entity declarations (billion laughs, external files) are refused.
-        root = fromstring(body)
-    except (ParseError, DefusedXmlException):
-        raise errors.malformed_xml() from None
-    if root.tag != "LifecycleConfiguration":
-        raise errors.malformed_xml("The root element must be LifecycleConfiguration.")
+    root = parse_xml(body, "LifecycleConfiguration")
     nodes = _children(root, {"Rule"}, "LifecycleConfiguration").get("Rule", [])
     if not nodes:
         raise errors.malformed_xml("A LifecycleConfiguration needs at least one Rule.")

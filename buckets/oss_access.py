@@ -354,15 +354,32 @@ def read_xml_body(request):
 
 
 def xml_document(request, root_tag):
-    """The request's XML body, parsed (defusedxml: entity declarations are refused),
-    whose root must be `root_tag`; else MalformedXML."""
+    """The request's XML body (checked against Content-MD5), parsed as parse_xml."""
+    return parse_xml(read_xml_body(request), root_tag)
+
+
+def parse_xml(body, root_tag):
+    """An XML document parsed with defusedxml (a client's entity declarations, the
+    billion laughs or external files, are refused) whose root must be `root_tag`;
+    else MalformedXML."""
     try:
-        root = fromstring(read_xml_body(request))
+        root = fromstring(body)
     except (ParseError, DefusedXmlException):
         raise errors.malformed_xml() from None
     if root.tag != root_tag:
         raise errors.malformed_xml(f"The root element must be {root_tag}.")
     return root
+
+
+def xml_bool(root, tag, *, default):
+    """The true/false text of `tag` under `root` (`default` when it is absent);
+    anything else is InvalidArgument naming it."""
+    text = root.findtext(tag)
+    if text is None:
+        return default
+    if text.strip() not in ("true", "false"):
+        raise errors.invalid_argument(f"{tag} must be true or false.", tag, text)
+    return text.strip() == "true"
 
 
 # -- answers --------------------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from buckets import errors, oss_xml
 from buckets.bucket_operations import _parse_xml
 from buckets.models import RefererConfiguration
-from buckets.oss_access import empty_response, owned_bucket, read_xml_body
+from buckets.oss_access import empty_response, owned_bucket, read_xml_body, xml_bool
 from buckets.wildcards import wildcard_match
 
 # OSS limits the Referer lists of a bucket to 20 KB in all.
@@ -85,11 +85,11 @@ def parse_configuration(body):
     if root.find("AllowEmptyReferer") is None:
         raise errors.malformed_xml("RefererConfiguration needs AllowEmptyReferer.")
     policy = RefererPolicy(
-        allow_empty=_parse_bool(root, "AllowEmptyReferer", default=True),
-        allow_truncate_query_string=_parse_bool(
+        allow_empty=xml_bool(root, "AllowEmptyReferer", default=True),
+        allow_truncate_query_string=xml_bool(
             root, "AllowTruncateQueryString", default=True
         ),
-        truncate_path=_parse_bool(root, "TruncatePath", default=False),
+        truncate_path=xml_bool(root, "TruncatePath", default=False),
         referers=_referers(root, "RefererList"),
         blacklist=_referers(root, "RefererBlacklist"),
     )
@@ -107,15 +107,6 @@ def parse_configuration(body):
             str(size),
         )
     return policy
-
-
-def _parse_bool(root, tag, *, default):
-    text = root.findtext(tag)
-    if text is None:
-        return default
-    if text.strip() not in ("true", "false"):
-        raise errors.invalid_argument(f"{tag} must be true or false.", tag, text)
-    return text.strip() == "true"
 
 
 def _referers(root, list_tag):

@@ -12,8 +12,6 @@ in the background, the state is computed from the two stored times.
 import dataclasses
 import datetime
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import ParseError, fromstring
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -26,6 +24,7 @@ from buckets.oss_access import (
     empty_response,
     get_bucket,
     owned_bucket,
+    parse_xml,
     read_xml_body,
     writable_object,
 )
@@ -166,7 +165,7 @@ def parse_restore_request(body, storage_class):
     default_tier = DEFAULT_TIER if storage_class in TIERS_OF else ""
     if not body.strip():
         return RestoreRequest(days=1, tier=default_tier)
-    root = _parse(body, "RestoreRequest")
+    root = parse_xml(body, "RestoreRequest")
     _only_children(root, {"Days", "JobParameters"})
     days = _days(root.find("Days"), storage_class)
     job = root.find("JobParameters")
@@ -203,16 +202,6 @@ def _days(node, storage_class):
     return int(text)
 
 
-def _parse(body, root_tag):
-    try:
-        root = fromstring(body)
-    except (ParseError, DefusedXmlException):
-        raise errors.malformed_xml() from None
-    if root.tag != root_tag:
-        raise errors.malformed_xml(f"The root element must be {root_tag}.")
-    return root
-
-
 def _only_children(node, allowed):
     for child in node:
         if child.tag not in allowed or len(node.findall(child.tag)) > 1:
@@ -226,7 +215,7 @@ def _only_children(node, allowed):
 
 def put_bucket_archive_direct_read(request, bucket_name):
     bucket = owned_bucket(request, bucket_name)
-    root = _parse(read_xml_body(request), "ArchiveDirectReadConfiguration")
+    root = parse_xml(read_xml_body(request), "ArchiveDirectReadConfiguration")
     _only_children(root, {"Enabled"})
     enabled = (root.findtext("Enabled") or "").strip()
     if enabled not in ("true", "false"):
