@@ -14,7 +14,6 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from buckets import (
-    access_operations,
     cors,
     errors,
     signatures,
@@ -22,7 +21,6 @@ from buckets import (
     unsupported,
 )
 from buckets.body import PATH_NOT_UTF8, drain
-from buckets.bucket_operations import list_buckets
 from buckets.models import AccessKey, Bucket
 from buckets.oss_access import body_stream
 from buckets.unread_body import CLOSE_CONNECTION
@@ -123,24 +121,26 @@ def route_to_operation(request, operations, *args):
     return operation(request, *args)
 
 
-@oss_endpoint
-def service_view(request):
-    """GET / : browsers go to the console; signed requests list buckets.
-    ?publicAccessBlock is the account's Block Public Access setting."""
-    if "publicAccessBlock" in request.GET:
-        operation = access_operations.SERVICE_OPERATIONS.get(request.method)
-        if operation is None:
-            raise errors.method_not_allowed(request.method)
-        return operation(request)
-    if request.method != "GET":
-        raise errors.method_not_allowed(request.method)
-    # ?regionList lists the buckets of every region: here, that is all of them.
-    answer = unsupported.answer(request, frozenset({"regionList"}))
+def route_service_operation(request, operations):
+    """GET / : browsers go to the console; signed requests list buckets. Other
+    service-level operations are named by their sub-resource, as at the bucket
+    level (`operations` maps (method, sub-resource) to the operation)."""
+    implemented = {sub for _method, sub in operations if sub}
+    answer = unsupported.answer(request, implemented)
     if answer is not None:
         return answer
-    if request.oss_user is None and "text/html" in request.headers.get("Accept", ""):
+    sub_resource = next((name for name in request.GET if name in implemented), None)
+    operation = operations.get((request.method, sub_resource))
+    if operation is None:
+        raise errors.method_not_allowed(request.method)
+    if (
+        sub_resource is None
+        and request.oss_user is None
+        and "text/html" in request.headers.get("Accept", "")
+    ):
         return HttpResponseRedirect("/console/")
-    return list_buckets(request)
+    request.oss_route = ("service", request.method, sub_resource)
+    return operation(request)
 
 
 def healthz(request):

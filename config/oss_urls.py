@@ -31,7 +31,11 @@ from buckets import (
 )
 from buckets.names import RESERVED_BUCKET_NAMES
 from buckets.select import views as select_views
-from buckets.views import oss_endpoint, route_to_operation, service_view
+from buckets.views import (
+    oss_endpoint,
+    route_service_operation,
+    route_to_operation,
+)
 from origin import website_api
 
 # (method, sub-resource) -> operation; None is the plain resource.
@@ -154,6 +158,23 @@ for _method in ("GET", "HEAD", "PUT", "DELETE"):
     OBJECT_OPERATIONS[(_method, "x-oss-process")] = (
         select_views.processing_not_implemented
     )
+
+
+# The service level (GET / and the account's settings). ?regionList lists the
+# buckets of every region: here, that is all of them.
+SERVICE_OPERATIONS = {
+    ("GET", None): bucket_operations.list_buckets,
+    ("GET", "regionList"): bucket_operations.list_buckets,
+    **{
+        (method, "publicAccessBlock"): operation
+        for method, operation in access_operations.SERVICE_OPERATIONS.items()
+    },
+}
+
+
+@oss_endpoint
+def service_view(request):
+    return route_service_operation(request, SERVICE_OPERATIONS)
 
 
 @oss_endpoint
