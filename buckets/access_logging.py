@@ -218,6 +218,9 @@ def _logged_bucket(request, bucket_name):
     loaded it with its logging configuration (oss_access.check_access): no query on
     the way out, except for requests refused before that check."""
     bucket = getattr(request, "oss_bucket", None)
+    via_access_point = getattr(bucket, "via_access_point", None)
+    if via_access_point is not None and via_access_point.alias == bucket_name:
+        bucket_name = bucket.name  # logged in the bucket's log, as by its name
     if bucket is None or bucket.name != bucket_name:
         return (
             Bucket.objects.filter(name=bucket_name, logging_configuration__isnull=False)

@@ -6,6 +6,9 @@ config/bucket_api.py adds what other apps count per bucket (Back-to-Origin rules
 
 from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.http import JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
@@ -109,3 +112,24 @@ class BucketViewSet(
             )
         bucket.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# -- /api/ paths the router does not know ------------------------------------------
+
+
+@csrf_exempt  # the API view it dispatches to decides (DRF checks CSRF for sessions)
+def api_without_trailing_slash(request, path):
+    """/api/v1/buckets/ (the form DRF users type) answers as /api/v1/buckets."""
+    if path.endswith("/"):
+        return api_not_found(request)
+    try:
+        match = resolve(f"/api/{path}")
+    except Resolver404:
+        return api_not_found(request)
+    return match.func(request, *match.args, **match.kwargs)
+
+
+@csrf_exempt
+def api_not_found(request, *args, **kwargs):
+    """Unknown /api/ paths answer JSON like the rest of the API, never an HTML page."""
+    return JsonResponse({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)

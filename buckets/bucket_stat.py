@@ -54,7 +54,7 @@ def bucket_stat(bucket):
         + part_bytes,
         "ObjectCount": sum(count for count, _size in current.values()),
         "MultipartUploadCount": bucket.multipart_uploads.count(),
-        "LiveChannelCount": 0,  # no RTMP live channels here
+        "LiveChannelCount": bucket.live_channels.count(),
         # The moment the numbers were taken (OSS's meaning), in Unix seconds.
         "LastModifiedTime": int(timezone.now().timestamp()),
     }

@@ -737,3 +737,149 @@ class CallbackPolicy(models.Model):
 
     def __str__(self):
         return f"callback policy {self.name} of {self.bucket_id}"
+
+
+# -- RTMP live channels (buckets/live/) ------------------------------------------------
+
+
+class LiveChannel(models.Model):
+    """A bucket's RTMP ingest point (PutLiveChannel): what an RTMP publish to it is
+    stored as (HLS .ts segments and a playlist), and who is publishing right now.
+    The publisher fields are live only while `heartbeat_at` is fresh, so a crashed
+    ingest process never leaves a channel "Live" (buckets/live/channels.py)."""
+
+    class Status(models.TextChoices):
+        ENABLED = "enabled"
+        DISABLED = "disabled"
+
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.CASCADE, related_name="live_channels"
+    )
+    name = models.CharField(max_length=1023, db_collation=key_db_collation())
+    description = models.CharField(max_length=128, blank=True)
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.ENABLED
+    )
+    frag_duration = models.PositiveSmallIntegerField(default=5)  # seconds
+    frag_count = models.PositiveSmallIntegerField(default=3)
+    playlist_name = models.CharField(max_length=128, default="playlist.m3u8")
+    last_modified = models.DateTimeField(default=timezone.now)
+    # The next .ts segment's number: segments of every publish stay apart.
+    next_segment = models.PositiveBigIntegerField(default=0)
+    publisher_token = models.CharField(max_length=32, blank=True)
+    publisher_addr = models.CharField(max_length=64, blank=True)
+    connected_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    stream_info = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["bucket", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket", "name"], name="unique_live_channel_name"
+            )
+        ]
+
+    def __str__(self):
+        return f"live channel {self.name} of {self.bucket_id}"
+
+
+class LivePublishRecord(models.Model):
+    """One publish to a channel (GetLiveChannelHistory); `ended_at` None while on."""
+
+    channel = models.ForeignKey(
+        LiveChannel, on_delete=models.CASCADE, related_name="publish_records"
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    remote_addr = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+
+    def __str__(self):
+        return f"publish to {self.channel_id} at {self.started_at}"
+
+
+class LiveSegment(models.Model):
+    """A .ts object a publish wrote, for PostVodPlaylist / GetVodPlaylist."""
+
+    channel = models.ForeignKey(
+        LiveChannel, on_delete=models.CASCADE, related_name="segments"
+    )
+    sequence = models.PositiveBigIntegerField()
+    key = models.CharField(max_length=1023)
+    started_at = models.DateTimeField()  # wall clock of its first frame
+    duration = models.FloatField()  # seconds
+
+    class Meta:
+        ordering = ["channel", "sequence"]
+        indexes = [models.Index(fields=["channel", "started_at"])]
+
+    def __str__(self):
+        return f"segment {self.key} of {self.channel_id}"
+
+
+class AccessPoint(models.Model):
+    """An access point of a bucket (CreateAccessPoint): another name for the bucket,
+    its alias, with its own policy (buckets/access_points.py enforces both)."""
+
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.CASCADE, related_name="access_points"
+    )
+    # Names are unique per account (as on OSS, per region: this server is one).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    name = models.CharField(max_length=19)
+    alias = models.CharField(max_length=63, unique=True)
+    network_origin = models.CharField(max_length=16, default="internet")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # PutAccessPointPolicy's document as sent, and its normalised statements.
+    policy = models.TextField(blank=True)
+    policy_statements = models.JSONField(default=list, blank=True)
+    # PutAccessPointPublicAccessBlock: grants to everyone in its policy stop counting.
+    block_public_access = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["owner", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "name"], name="unique_access_point_name"
+            )
+        ]
+
+    def __str__(self):
+        return f"access point {self.name} of {self.bucket_id}"
+
+
+class QosConfiguration(models.Model):
+    """A bucket's own QoS caps (requester "") or one requesting account's on it
+    (requester: that user's UID), as PutBucketQoSInfo / PutBucketRequesterQoSInfo
+    set them: bandwidth in Gbit/s, requests per second; -1 is no cap of its own.
+    Enforced by buckets/qos.py."""
+
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.CASCADE, related_name="qos_configurations"
+    )
+    requester = models.CharField(max_length=64, blank=True)
+    total_upload_bw = models.IntegerField(default=-1)
+    intranet_upload_bw = models.IntegerField(default=-1)
+    extranet_upload_bw = models.IntegerField(default=-1)
+    total_download_bw = models.IntegerField(default=-1)
+    intranet_download_bw = models.IntegerField(default=-1)
+    extranet_download_bw = models.IntegerField(default=-1)
+    total_qps = models.IntegerField(default=-1)
+    intranet_qps = models.IntegerField(default=-1)
+    extranet_qps = models.IntegerField(default=-1)
+
+    class Meta:
+        ordering = ["bucket", "requester"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket", "requester"], name="one_qos_per_bucket_requester"
+            )
+        ]
+
+    def __str__(self):
+        return f"QoS of {self.bucket_id} for {self.requester or 'the bucket'}"

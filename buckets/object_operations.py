@@ -16,6 +16,7 @@ from buckets import (
     encryption,
     errors,
     oss_xml,
+    qos,
     quota,
     traffic_limit,
     versioning,
@@ -211,7 +212,9 @@ def write_body(request, writer):
     stream = body_stream(request)
     body_md5, received = hashlib.md5(), 0
     chunks = iter(lambda: stream.read(CHUNK_SIZE), b"")
-    for chunk in traffic_limit.paced(chunks, traffic_limit.bytes_per_second(request)):
+    chunks = traffic_limit.paced(chunks, traffic_limit.bytes_per_second(request))
+    # Bandwidth caps (buckets/qos.py): the body arrives no faster than they allow.
+    for chunk in qos.shaped(chunks, qos.shaper_for(request, "upload_bw", declared)):
         writer.write(chunk)
         body_md5.update(chunk)
         received += len(chunk)

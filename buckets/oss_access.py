@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 
 from buckets import (
+    access_points,
     bucket_policy,
     errors,
     public_access,
@@ -65,9 +66,12 @@ def get_bucket(name):
         # The Referer configuration joins in: a read checks it (buckets/referer.py);
         # so do the owner's account settings (Block Public Access) and the logging
         # configuration (buckets/access_logging.py records the request by it).
-        return Bucket.objects.select_related(
+        buckets = Bucket.objects.select_related(
             "owner__oss_account", "referer_configuration", "logging_configuration"
-        ).get(name=name)
+        )
+        if access_points.is_alias_form(name):  # an access point's alias
+            return access_points.bucket_of_alias(buckets, name)
+        return buckets.get(name=name)
     except Bucket.DoesNotExist:
         raise errors.no_such_bucket(name) from None
 
@@ -88,6 +92,16 @@ def check_access(request, bucket, *, acl_grants, key=None, action=None, denied=N
         request.oss_bucket = bucket
     tls.check_tls_version(request, bucket)  # the owner's requests too
     user = request_user(request)
+    via_access_point = getattr(bucket, "via_access_point", None)
+    if via_access_point is not None:  # its policy joins in (buckets/access_points.py)
+        access_points.check_request(
+            via_access_point,
+            request,
+            owner=bucket.is_owned_by(user),
+            user=user,
+            action=action or bucket_policy.request_action(request),
+            key=key,
+        )
     if bucket.is_owned_by(user):
         return
     decided = bucket_policy.verdict(
@@ -146,7 +160,9 @@ def requested_version_id(request, bucket, key, version_id=ROUTED):
         return version_id
     match = getattr(request, "resolver_match", None)
     kwargs = match.kwargs if match else {}
-    routed = kwargs.get("bucket_name") == bucket.name and kwargs.get("key") == key
+    via_access_point = getattr(bucket, "via_access_point", None)
+    names = (bucket.name, via_access_point.alias if via_access_point else None)
+    routed = kwargs.get("bucket_name") in names and kwargs.get("key") == key
     return request.GET.get("versionId") if routed else None
 
 

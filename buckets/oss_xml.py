@@ -367,19 +367,6 @@ def copy_part_result(part):
     )
 
 
-def empty_live_channel_listing(prefix, marker, max_keys):
-    return element(
-        "ListLiveChannelResult",
-        children=[
-            element("Prefix", prefix),
-            element("Marker", marker),
-            element("MaxKeys", max_keys),
-            element("IsTruncated", "false"),
-            element("NextMarker", ""),
-        ],
-    )
-
-
 def tagging(tags):
     """GetObjectTagging's and GetBucketTagging's answer for {key: value}."""
     return element(

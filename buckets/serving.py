@@ -11,7 +11,7 @@ from django.utils.http import (
     parse_http_date_safe,
 )
 
-from buckets import compression, errors, traffic_limit
+from buckets import compression, errors, qos, traffic_limit
 from buckets import envelope as sse_envelope
 from buckets.access_monitor import last_access_header
 from buckets.header_text import to_wire
@@ -196,21 +196,34 @@ def _object_response(request, obj, handle, as_attachment, link=None):
     length = end - start + 1 if obj.size else 0
 
     rate = traffic_limit.bytes_per_second(request)
+    # Bandwidth caps (buckets/qos.py): None when none apply, or when this answer
+    # was small enough to be charged (and wait its turn) at once.
+    shaper = (
+        qos.shaper_for(request, "download_bw", length)
+        if request.method != "HEAD"
+        else None
+    )
     gzip = compression.should_compress(request, obj, byte_range is None)
     if request.method == "HEAD":
         response = HttpResponse(status=206 if byte_range else 200)
     elif gzip:
         # No Content-Length: the compressed length is known only at the end (chunked).
         response = StreamingHttpResponse(
-            traffic_limit.paced(
-                compression.gzipped(iter_blob_range(handle, 0, length)), rate
+            qos.shaped(
+                traffic_limit.paced(
+                    compression.gzipped(iter_blob_range(handle, 0, length)), rate
+                ),
+                shaper,
             )
         )
         response._resource_closers.append(handle.close)
-    elif byte_range or rate is not None:
-        # A range, or a capped rate (x-oss-traffic-limit), is sent chunk by chunk.
+    elif byte_range or rate is not None or shaper is not None:
+        # A range, or a capped rate (x-oss-traffic-limit, QoS), is sent chunk by chunk.
         response = StreamingHttpResponse(
-            traffic_limit.paced(iter_blob_range(handle, start, length), rate),
+            qos.shaped(
+                traffic_limit.paced(iter_blob_range(handle, start, length), rate),
+                shaper,
+            ),
             status=206 if byte_range else 200,
         )
         # Closed with the response even if the body is never read (as FileResponse does).

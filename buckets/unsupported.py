@@ -4,8 +4,8 @@ OSS picks the operation by the sub-resource a request names (`?symlink`,
 `?worm`, ...). A request that names one this server lacks must never run as
 the plain PutObject, DeleteObject, DeleteBucket or ListObjects (SPEC §9): before
 routing, views.route_to_operation asks `answer()`. It gives OSS's own answer
-where "nothing of that kind is configured" is the truth and cheap (no live
-channels, 404 NoSuchLifecycle, ...), so SDK clients keep working, and 501
+where "nothing of that kind is configured" is the truth and cheap (404
+NoSuchLifecycle, ...), so SDK clients keep working, and 501
 NotImplemented for everything else, above all for anything that would set
 something.
 
@@ -19,10 +19,9 @@ Every query name falls in one of three classes:
       a feature this server does not have.
 """
 
-from buckets import errors, oss_xml
+from buckets import access_point_operations, errors
 from buckets.object_operations import RESPONSE_OVERRIDES
 from buckets.oss_access import (
-    count_parameter,
     empty_response,
     get_bucket,
     owned_bucket,
@@ -97,30 +96,6 @@ def _nothing_to_delete(request, bucket_name):
     return empty_response(204)
 
 
-def _live_channels(request, bucket_name):
-    """No RTMP live channels here: an empty ListLiveChannelResult, as for a bucket
-    that has none (oss2's test suite lists them in every tearDown)."""
-    owned_bucket(request, bucket_name)
-    return oss_xml.xml_response(
-        oss_xml.empty_live_channel_listing(
-            request.GET.get("prefix", ""),
-            request.GET.get("marker", ""),
-            count_parameter(request, "max-keys", default=100, low=1),
-        )
-    )
-
-
-def _no_access_point(request, bucket_name):
-    """No access points exist here: whatever is asked of one is OSS's 404."""
-    owned_bucket(request, bucket_name)
-    raise errors.OssError(
-        404,
-        "NoSuchAccessPoint",
-        "Accesspoint not found",
-        AccessPointName=request.GET["x-oss-access-point-name"],
-    )
-
-
 # (level, method, sub-resource) -> the answer when nothing of that kind can exist
 # here; every other (level, method, unimplemented sub-resource) is 501. Nothing
 # that would set something is in this table.
@@ -129,9 +104,12 @@ NOTHING_CONFIGURED = {
         "NoSuchTransferAccelerationConfiguration",
         "The bucket transfer acceleration configuration does not exist.",
     ),
-    ("bucket", "GET", "live"): _live_channels,
     **{
-        ("bucket", method, "x-oss-access-point-name"): _no_access_point
+        # An access point's Block Public Access (buckets/access_point_operations.py):
+        # answered here, so it never runs as the bucket's own ?publicAccessBlock.
+        ("bucket", method, "x-oss-access-point-name"): (
+            access_point_operations.public_access_block
+        )
         for method in ("GET", "PUT", "DELETE")
     },
 }

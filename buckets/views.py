@@ -21,8 +21,8 @@ from buckets import (
     unsupported,
 )
 from buckets.body import PATH_NOT_UTF8, drain
-from buckets.models import AccessKey, Bucket
-from buckets.oss_access import body_stream
+from buckets.models import AccessKey
+from buckets.oss_access import body_stream, get_bucket
 from buckets.unread_body import CLOSE_CONNECTION
 
 
@@ -70,14 +70,19 @@ def _signed_user(request, bucket_name):
             and not request.GET
             and "/" not in (request.path_info.strip("/"))
         )
-        if (
-            bucket_name
-            and not creating
-            and not Bucket.objects.filter(name=bucket_name).exists()
-        ):
+        if bucket_name and not creating and not _bucket_exists(bucket_name):
             raise errors.no_such_bucket(bucket_name) from None
         raise
     return access_key.user if access_key else None
+
+
+def _bucket_exists(name):
+    """Whether `name` is a bucket or an access point's alias for one."""
+    try:
+        get_bucket(name)
+    except errors.OssError:
+        return False
+    return True
 
 
 def _check_path_is_utf8(request):
@@ -112,6 +117,10 @@ def route_to_operation(request, operations, *args):
     operation = operations.get((request.method, sub_resource))
     if operation is None:
         raise errors.method_not_allowed(request.method)
+    # A query naming two operations' sub-resources (?append&live) runs neither.
+    for name in named:
+        if operations.get((request.method, name), operation) is not operation:
+            raise errors.not_implemented(name)
     # Which operation this is, for the bucket policy's actions (buckets.bucket_policy).
     request.oss_route = (
         ("bucket", "object")[len(args) - 1],

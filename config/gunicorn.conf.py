@@ -53,3 +53,41 @@ def on_starting(server):
     )
     # Workers are forked from here; they must not share this process's connection.
     connections.close_all()
+
+
+# The RTMP ingest of live channels (`manage.py live_ingest`) runs and stops with
+# gunicorn, unless LIVE_RTMP_PORT is 0.
+_live_ingest = []
+
+
+def when_ready(server):
+    from django.conf import settings
+
+    if settings.LIVE_RTMP_PORT:
+        import subprocess
+        import sys
+
+        manage = os.path.join(os.path.dirname(os.path.dirname(__file__)), "manage.py")
+        _live_ingest.append(
+            subprocess.Popen(
+                [sys.executable, manage, "live_ingest"], preexec_fn=_die_with_parent
+            )
+        )
+        server.log.info("RTMP ingest started on port %s", settings.LIVE_RTMP_PORT)
+
+
+def on_exit(server):
+    for process in _live_ingest:
+        process.terminate()
+        try:
+            process.wait(timeout=graceful_timeout + 5)
+        except Exception:  # noqa: BLE001 - a stuck ingest must not keep gunicorn up
+            process.kill()
+
+
+def _die_with_parent():
+    """The ingest gets SIGTERM if gunicorn's master dies, even by SIGKILL (Linux)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG

@@ -10,6 +10,7 @@ from buckets import (
     access_logging,
     access_monitor,
     access_operations,
+    access_point_operations,
     bucket_operations,
     bucket_stat,
     callbacks,
@@ -21,6 +22,8 @@ from buckets import (
     multipart,
     object_acl,
     object_operations,
+    qos,
+    qos_operations,
     referer,
     resource_groups,
     restore,
@@ -29,6 +32,7 @@ from buckets import (
     version_operations,
     worm,
 )
+from buckets.live import operations as live_operations
 from buckets.names import RESERVED_BUCKET_NAMES
 from buckets.select import views as select_views
 from buckets.views import (
@@ -150,6 +154,15 @@ BUCKET_OPERATIONS[("PUT", "resourceGroup")] = resource_groups.put_bucket_resourc
 # itself (add / query / delete), so ?comp&metaQuery never reaches the callback policy.
 BUCKET_OPERATIONS[("GET", "metaQuery")] = meta_query.meta_query_status
 BUCKET_OPERATIONS[("POST", "metaQuery")] = meta_query.meta_query_operation
+# Access points (buckets/access_point_operations.py): their operations; DeleteBucket
+# waits until they are gone; PutBucket leaves their aliases' form to them.
+BUCKET_OPERATIONS.update(access_point_operations.BUCKET_OPERATIONS)
+BUCKET_OPERATIONS[("DELETE", None)] = access_point_operations.keeping_access_points(
+    BUCKET_OPERATIONS[("DELETE", None)]
+)
+BUCKET_OPERATIONS[("PUT", None)] = access_point_operations.refusing_alias_names(
+    BUCKET_OPERATIONS[("PUT", None)]
+)
 
 # SelectObject / CreateSelectObjectMeta (buckets/select/) are POST ?x-oss-process;
 # on any other method (GET: image processing) it stays 501, never the plain operation.
@@ -160,11 +173,36 @@ for _method in ("GET", "HEAD", "PUT", "DELETE"):
     )
 
 
+# RTMP live channels (buckets/live/operations.py): ListLiveChannel at the bucket;
+# one switch for the channel's operations, whichever of its names a query puts first.
+BUCKET_OPERATIONS[("GET", "live")] = live_operations.list_live_channels
+for _method in live_operations.ROUTED_METHODS:
+    for _name in live_operations.ROUTED_NAMES:
+        OBJECT_OPERATIONS[(_method, _name)] = live_operations.live_channel_operation
+
+
+# QoS (buckets/qos_operations.py): the bucket's caps, and its requesters' caps
+# (one switch for ?requesterQosInfo and ?qosRequester, whichever comes first).
+for _method in ("GET", "PUT", "DELETE"):
+    BUCKET_OPERATIONS[(_method, "qosInfo")] = getattr(
+        qos_operations, f"{_method.lower()}_bucket_qos_info"
+    )
+    for _name in ("requesterQosInfo", "qosRequester"):
+        BUCKET_OPERATIONS[(_method, _name)] = qos_operations.bucket_requester_operation
+
+
 # The service level (GET / and the account's settings). ?regionList lists the
 # buckets of every region: here, that is all of them.
 SERVICE_OPERATIONS = {
     ("GET", None): bucket_operations.list_buckets,
+    **access_point_operations.SERVICE_OPERATIONS,  # ListAccessPoints of the account
     ("GET", "regionList"): bucket_operations.list_buckets,
+    # GetUserQoSInfo and the resource pools (buckets/qos_operations.py): one switch.
+    **{
+        (method, name): qos_operations.service_operation
+        for method in ("GET", "PUT", "DELETE")
+        for name in qos_operations.SERVICE_SUB_RESOURCES
+    },
     **{
         (method, "publicAccessBlock"): operation
         for method, operation in access_operations.SERVICE_OPERATIONS.items()
@@ -179,11 +217,13 @@ def service_view(request):
 
 @oss_endpoint
 def object_view(request, bucket_name, key):
+    qos.admit_request(request, bucket_name)  # QPS caps (buckets/qos.py)
     return route_to_operation(request, OBJECT_OPERATIONS, bucket_name, key)
 
 
 @oss_endpoint
 def bucket_view(request, bucket_name):
+    qos.admit_request(request, bucket_name)  # QPS caps (buckets/qos.py)
     return route_to_operation(request, BUCKET_OPERATIONS, bucket_name)
 
 

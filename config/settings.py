@@ -265,3 +265,27 @@ LOGGING = {
 # A bucket's HTTPS configuration (PutBucketHttpsConfig) refuses other TLS versions;
 # a request without the header came over plain HTTP, which that setting leaves alone.
 TLS_VERSION_HEADER = env_str("TLS_VERSION_HEADER", "X-Forwarded-TLS-Version")
+
+# The account's QoS caps (GetUserQoSInfo, enforced by buckets/qos.py on the traffic
+# of every account's buckets): bandwidth in Gbit/s (OSS's unit), requests per
+# second; -1 is no cap. Intranet: clients on loopback or private addresses.
+QOS_ACCOUNT_LIMITS = {
+    "total_upload_bw": env_int("QOS_TOTAL_UPLOAD_BW", 10),
+    "intranet_upload_bw": env_int("QOS_INTRANET_UPLOAD_BW", -1),
+    "extranet_upload_bw": env_int("QOS_EXTRANET_UPLOAD_BW", -1),
+    "total_download_bw": env_int("QOS_TOTAL_DOWNLOAD_BW", 10),
+    "intranet_download_bw": env_int("QOS_INTRANET_DOWNLOAD_BW", -1),
+    "extranet_download_bw": env_int("QOS_EXTRANET_DOWNLOAD_BW", -1),
+    "total_qps": env_int("QOS_TOTAL_QPS", -1),
+    "intranet_qps": env_int("QOS_INTRANET_QPS", -1),
+    "extranet_qps": env_int("QOS_EXTRANET_QPS", -1),
+}
+
+# RTMP live channels (buckets/live/): `manage.py live_ingest` serves RTMP publishes on
+# LIVE_RTMP_HOST:LIVE_RTMP_PORT (gunicorn starts it beside itself; 0: no ingest, and
+# PutLiveChannel's PublishUrls then name nothing). A publisher that sent nothing for
+# LIVE_STALE_SECONDS is gone (its channel reads Idle), whatever became of the ingest.
+LIVE_RTMP_HOST = env_str("LIVE_RTMP_HOST", HOST or "127.0.0.1")
+LIVE_RTMP_PORT = env_int("LIVE_RTMP_PORT", 1935)
+LIVE_HEARTBEAT_SECONDS = float(env_str("LIVE_HEARTBEAT_SECONDS", "2"))
+LIVE_STALE_SECONDS = float(env_str("LIVE_STALE_SECONDS", "15"))

@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from buckets.models import AccessKey
@@ -16,7 +16,11 @@ def _get_key_for_user(request, key_id):
 
 
 def _render_keys(request, **extra):
-    ctx = {"access_keys": request.user.access_keys.all(), **extra}
+    ctx = {
+        "access_keys": request.user.access_keys.all(),
+        "buckets": request.user.buckets.all(),  # the bucket list on the left
+        **extra,
+    }
     return _page_or_partial(
         request, "console/access_keys.html", "console/_access_key_list.html", ctx
     )
@@ -59,9 +63,12 @@ def access_key_toggle(request, key_id):
 
 @login_required
 @vary_on_headers("HX-Request")
-@require_POST
+@require_http_methods(["GET", "POST"])
 def access_key_delete(request, key_id):
+    """GET: the inline confirmation in the list; POST: delete."""
     key = _get_key_for_user(request, key_id)
+    if request.method == "GET":
+        return _render_keys(request, deleting_key=key)
     key.delete()
     messages.success(request, f"AccessKey {key_id} deleted.")
     return _keys_after_change(request)

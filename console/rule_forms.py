@@ -2,6 +2,7 @@
 
 import copy
 import itertools
+from urllib.parse import urlsplit
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -290,6 +291,19 @@ class RuleForm(forms.ModelForm):
         return any(
             self[name].value() or self[name].errors for name in self.ADVANCED_FIELDS
         )
+
+    @property
+    def host_as_url(self):
+        """A whole URL pasted into Domain or IP, split into the form's fields, or None.
+
+        Offered, never applied silently: the person confirms the split."""
+        parts = urlsplit((self["host"].value() or "").strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return None
+        path = parts.path.strip("/")
+        if path and self.mode_value != BackToOriginRule.Mode.MIRROR:
+            return None  # only Mirroring has a Path to put it in
+        return {"protocol": parts.scheme, "host": parts.netloc, "path": path}
 
     @property
     def secret_is_stored(self):

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import reswap, retarget
@@ -21,6 +22,7 @@ def _get_rule_for_user(request, name, rule_id):
 
 
 RECENT_FETCHES = 20
+FIRST_OR_LAST = {"up": "the first", "down": "the last"}
 
 
 def _editor_context(request, bucket, **extra):
@@ -47,11 +49,13 @@ def _render_editor(request, bucket, partial="console/_rule_editor.html", **extra
     return _page_or_partial(request, "console/bucket_settings.html", partial, ctx)
 
 
-def _rule_list_after_change(request, bucket):
-    """htmx swaps the fresh rule list in; a plain post redirects, so a reload repeats nothing."""
+def _rule_list_after_change(request, bucket, changed_rule=None):
+    """htmx swaps the fresh rule list in, the changed row marked for focus and a brief
+    highlight; a plain post redirects to the row, so a reload repeats nothing."""
     if request.htmx:
-        return _render_editor(request, bucket)
-    return redirect("console-rules", bucket.name)
+        return _render_editor(request, bucket, changed_rule=changed_rule)
+    anchor = f"#rule-{changed_rule.pk}" if changed_rule else "#rule-list"
+    return redirect(reverse("console-rules", args=[bucket.name]) + anchor)
 
 
 @login_required
@@ -86,10 +90,10 @@ def _rule_form(request, bucket, rule):
             form.add_error(None, error)
         else:
             messages.success(request, f"Rule {form.instance.position} saved.")
+            response = _rule_list_after_change(request, bucket, form.instance)
             if not request.htmx:
-                return redirect("console-rules", bucket.name)
+                return response
             # The form targets its own panel; once saved, the rule list replaces the section.
-            response = _render_editor(request, bucket)
             return reswap(retarget(response, "#back-to-origin-section"), "outerHTML")
     return _render_editor(
         request, bucket, "console/_rule_form.html", form=form, editing_rule=rule
@@ -150,8 +154,15 @@ def rule_clear(request, name, rule_id):
 @require_POST
 def rule_move(request, name, rule_id):
     bucket, rule = _get_rule_for_user(request, name, rule_id)
-    rule.move(-1 if request.POST.get("direction") == "up" else 1)
-    return _rule_list_after_change(request, bucket)
+    direction = "up" if request.POST.get("direction") == "up" else "down"
+    was = rule.position
+    if rule.move(-1 if direction == "up" else 1):
+        messages.success(
+            request, f"Rule {was} moved {direction}: it is now rule {rule.position}."
+        )
+    else:
+        messages.info(request, f"Rule {was} is already {FIRST_OR_LAST[direction]}.")
+    return _rule_list_after_change(request, bucket, rule)
 
 
 @login_required

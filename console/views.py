@@ -117,15 +117,24 @@ def bucket_overview(request, name):
             object_count=count,
             total_size=size,
             endpoint=endpoint,
+            is_empty=bucket.is_empty(),
         ),
     )
 
 
 @login_required
 @vary_on_headers("HX-Request")
-@require_POST
+@require_http_methods(["GET", "POST"])
 def bucket_delete(request, name):
+    """GET: the inline confirmation; POST: delete, refused while objects remain."""
     bucket = _get_bucket_for_user(request, name)
+    if request.method == "GET":
+        return _page_or_partial(
+            request,
+            "console/bucket_delete.html",
+            "console/_bucket_delete_confirm.html",
+            _bucket_context(request, bucket, "overview", is_empty=bucket.is_empty()),
+        )
     if not bucket.is_empty():
         messages.error(
             request, f"Bucket {bucket.name} still holds objects. Delete them first."

@@ -57,6 +57,8 @@ class GunicornServer:
             "DATA_DIR": str(self.data_dir),
             "HOST": "127.0.0.1",
             "PORT": str(unused_port()),
+            # Many servers run at once: no RTMP ingest unless a test asks for one.
+            "LIVE_RTMP_PORT": "0",
             **environment,
         }
         # The server keeps its database in its own DATA_DIR, whatever the suite runs on.

@@ -9,7 +9,7 @@ import oss2
 import pytest
 from django.utils import timezone
 
-from buckets import access_logging
+from buckets import access_logging, access_points
 from buckets.models import AccessLogRecord, Bucket, LoggingConfiguration, StoredObject
 from buckets.storage import open_blob
 from tests.oss_responses import error_fields
@@ -165,6 +165,16 @@ def test_signatures_and_tokens_never_reach_the_log(
             if name.lower() in ("signature", "x-oss-signature"):
                 assert value == "REDACTED"
     assert alice_key.secret not in text
+
+
+def test_requests_through_an_access_point_are_in_the_bucket_s_log(logged, bucket):
+    access_point = access_points.create(bucket, "camera", "internet")
+
+    logged("PUT", access_point.alias, "via-alias.txt", body=b"hello")
+
+    (record,) = AccessLogRecord.objects.all()
+    assert record.bucket == bucket
+    assert f"PUT /{access_point.alias}/via-alias.txt" in record.line
 
 
 def test_requests_to_a_bucket_without_logging_are_not_recorded(

@@ -18,19 +18,6 @@ def unique_name(prefix="policy"):
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(scope="module")
-def user_ids(two_user_server):
-    """{name: the account id policies name} (the Owner ID OSS answers list)."""
-    gunicorn, _keys = two_user_server
-    script = (
-        "from django.contrib.auth import get_user_model\n"
-        "for user in get_user_model().objects.all(): print('user', user.username, user.pk)"
-    )
-    lines = gunicorn.manage("shell", "-c", script).split("\n")
-    # Django's shell may print a line of its own first.
-    return dict(line.split()[1:] for line in lines if line.startswith("user "))
-
-
 @pytest.fixture
 def bucket_name(as_user):
     name = unique_name()

@@ -58,7 +58,7 @@ PAGE_OR_PARTIAL = [
         "console-object",
         "bucket",
         "key=docs/a.txt",
-        partial='<div class="panel" id="object-detail">',
+        partial='<div class="panel" id="object-detail"',
     ),
     Case(
         "console-object-delete",
@@ -80,12 +80,12 @@ PAGE_OR_PARTIAL = [
     Case(
         "console-rule-create",
         "bucket",
-        partial='<div id="rule-form-panel" class="panel rule-form">',
+        partial='<div id="rule-form-panel" class="panel rule-form"',
     ),
     Case(
         "console-rule-edit",
         "rule",
-        partial='<div id="rule-form-panel" class="panel rule-form">',
+        partial='<div id="rule-form-panel" class="panel rule-form"',
     ),
     Case(
         "console-rule-clear",
@@ -99,6 +99,16 @@ PAGE_OR_PARTIAL = [
         partial='<div id="dry-run"',
     ),
     Case("console-access-keys", partial='<section class="card" id="access-keys"'),
+    Case(
+        "console-bucket-delete",
+        "bucket",
+        partial='<section class="card danger-zone" id="bucket-delete-section"',
+    ),
+    Case(
+        "console-access-key-delete",
+        "key",
+        partial='<section class="card" id="access-keys"',
+    ),
     Case(
         "console-access-key-create",
         post={},

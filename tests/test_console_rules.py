@@ -232,9 +232,9 @@ def test_create_a_mirroring_rule_with_a_plain_form_redirects_to_the_list(
     # The mirroring form has no Redirection Code or target inputs: they are not required.
     response = alice_client.post(url("console-rule-create", bucket), MIRROR_POST)
 
-    assert response.status_code == 302
-    assert response.url == url("console-rules", bucket)
     rule = BackToOriginRule.objects.get(bucket=bucket)
+    assert response.status_code == 302
+    assert response.url == url("console-rules", bucket) + f"#rule-{rule.pk}"
     assert (rule.position, rule.mode, rule.http_status) == (1, "mirror", 404)
     assert (rule.key_prefix, rule.protocol, rule.host, rule.path) == (
         "images/",
@@ -425,7 +425,7 @@ def test_move_down_and_up(alice_client, bucket, three_rules):
 
     response = alice_client.post(url(move, bucket, first), {"direction": "down"})
     assert response.status_code == 302
-    assert response.url == url("console-rules", bucket)
+    assert response.url == url("console-rules", bucket) + f"#rule-{first.pk}"
     assert positions(bucket) == [("b/", 1), ("a/", 2), ("c/", 3)]
 
     response = alice_client.post(

@@ -132,6 +132,10 @@ class TestBucketStat:
         bucket.put_object("b.txt", b"12345")
         upload_id = bucket.init_multipart_upload("big.bin").upload_id
         bucket.upload_part("big.bin", upload_id, 1, b"x" * 100)
+        bucket.create_live_channel(
+            "camera",
+            oss2.models.LiveChannelInfo(target=oss2.models.LiveChannelInfoTarget()),
+        )
 
         stat = bucket.get_bucket_stat()
 
@@ -139,7 +143,7 @@ class TestBucketStat:
         assert stat.storage_size_in_bytes == 12 + 100
         assert (stat.standard_storage, stat.standard_object_count) == (112, 2)
         assert stat.multipart_part_count == 1
-        assert stat.live_channel_count == 0
+        assert stat.live_channel_count == 1
         assert stat.last_modified_time > 0
         assert (
             stat.infrequent_access_storage,

@@ -24,6 +24,8 @@ TAGGING_XML = (
 
 # What the routing implements at each level (config/oss_urls.py) ...
 IMPLEMENTED_ON_BUCKET = {
+    "accessPoint",
+    "accessPointPolicy",
     "accessmonitor",
     "acl",
     "bucketArchiveDirectRead",
@@ -36,14 +38,18 @@ IMPLEMENTED_ON_BUCKET = {
     "inventory",
     "inventoryId",
     "lifecycle",
+    "live",
     "location",
     "logging",
     "metaQuery",
     "policy",
     "publicAccessBlock",
     "qos",
+    "qosInfo",
+    "qosRequester",
     "referer",
     "requestPayment",
+    "requesterQosInfo",
     "resourceGroup",
     "stat",
     "tagging",
@@ -58,6 +64,13 @@ IMPLEMENTED_ON_BUCKET = {
 IMPLEMENTED_ON_OBJECT = {
     "acl",
     "append",
+    # Live channels (buckets/live/operations.py): one switch for all of these.
+    "comp",
+    "endTime",
+    "live",
+    "startTime",
+    "status",
+    "vod",
     "objectMeta",
     "partNumber",
     "restore",
@@ -328,6 +341,23 @@ class TestAnswers:
 
         assert response.status_code == 501
         assert not StoredObject.objects.filter(key="log.txt").exists()
+
+    def test_a_query_naming_two_operations_runs_neither(
+        self, alice_signed_client, photo
+    ):
+        response = alice_signed_client(
+            "PUT",
+            "alice-bucket",
+            "photo.jpg",
+            params={"acl": "", "tagging": ""},
+            headers={"x-oss-object-acl": "public-read"},
+            body=TAGGING_XML,
+        )
+
+        assert (response.status_code, error_code(response)) == (501, "NotImplemented")
+        photo.refresh_from_db()
+        assert photo.acl == "default"
+        assert photo.tags == {}
 
     def test_an_ordinary_query_parameter_still_gets_the_object(
         self, alice_client, photo

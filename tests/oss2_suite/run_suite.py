@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import oss2
 
+from tests.origin_server import unused_port
 from tests.server_process import ROOT, GunicornServer
 from tests.signing import REGION, KeyPair
 
@@ -80,15 +81,22 @@ def server_test_files(root, only=None):
     return [p for p in files if p.name == only] if only else files
 
 
-def excluded_tests():
-    """Test id -> reason, from real_oss_only.txt (`file.py::Class::test  # reason`).
+def excluded_tests(auth):
+    """Test id -> reason, from real_oss_only.txt (`file.py::Class::test  # reason`),
+    for signature version `auth` ("v1" or "v4").
 
     An id may be a whole file (`file.py  # reason`) when the file cannot even be
-    imported here; it is not run.
+    imported here; it is not run. A line starting `[v4] ` excludes the test under
+    that version only.
     """
     excluded = {}
     for line in (HERE / "real_oss_only.txt").read_text().splitlines():
         test_id, _, reason = line.partition("#")
+        only, _, rest = test_id.strip().partition("] ")
+        if only.startswith("["):
+            if only[1:] != auth:
+                continue
+            test_id = rest
         if test_id.strip():
             excluded[test_id.strip()] = reason.strip()
     return excluded
@@ -123,7 +131,11 @@ def short_message(message):
 def start_server(data_dir, log):
     """A gunicorn server with the suite's account and a second one (the request-payment
     tests' payer); returns the server and the suite's settings for both accounts."""
-    server = GunicornServer(data_dir, log, OSS_REGION=REGION)
+    # The RTMP ingest runs beside it, as `make run` starts it: live channels then
+    # answer publish URLs that something serves.
+    server = GunicornServer(
+        data_dir, log, OSS_REGION=REGION, LIVE_RTMP_PORT=str(unused_port())
+    )
     server.manage("migrate", "--noinput")
     settings = {"OSS_TEST_ENDPOINT": server.url, "OSS_TEST_REGION": REGION}
     for user, prefix in [
@@ -168,7 +180,8 @@ def run_file(path, env, args):
     command = [sys.executable, "-m", "pytest", path, f"--junitxml={xml}"]
     command += [f"--timeout={args.timeout}", "-p", "suite_plugin"]
     command += ["-p", "no:django", "-p", "no:cacheprovider"]
-    excluded = [t for t in args.excluded if t.startswith(f"{path.name}::")]
+    auth = env["OSS_TEST_AUTH_VERSION"]
+    excluded = [t for t in args.excluded[auth] if t.startswith(f"{path.name}::")]
     command += ["-k", args.k] if args.k else []
     env = {**env, "OSS2_SUITE_EXCLUDED": "\n".join(excluded)}  # for suite_plugin
     with (args.run_dir / f"{name}.log").open("w") as log:
@@ -179,7 +192,8 @@ def run_file(path, env, args):
     if not xml.exists():
         return {path.name: Result("error", "pytest wrote no report")}
     return parse_junit(xml) | {
-        test_id: Result("excluded", args.excluded[test_id]) for test_id in excluded
+        test_id: Result("excluded", args.excluded[auth][test_id])
+        for test_id in excluded
     }
 
 
@@ -233,7 +247,7 @@ def run_suite(files, auth, settings, args):
     }
     # Largest files first, so the last ones to finish are short.
     ordered = sorted(
-        (p for p in files if p.name not in args.excluded),
+        (p for p in files if p.name not in args.excluded[auth]),
         key=lambda p: -p.stat().st_size,
     )
     results = {}
@@ -253,7 +267,7 @@ def print_table(files, results_by_auth, excluded):
         for path in files:
             # A whole file excluded never ran: count its tests here.
             counts[auth, path.name] = Counter(
-                excluded=count_tests(path) if path.name in excluded else 0
+                excluded=count_tests(path) if path.name in excluded[auth] else 0
             )
         for test_id, result in results.items():
             counts[auth, test_id.partition("::")[0]][result.outcome] += 1
@@ -289,7 +303,7 @@ def main():
         "--timeout", type=int, default=180, help="seconds a test may take (default 180)"
     )
     args = parser.parse_args()
-    args.excluded = excluded_tests()
+    args.excluded = {auth: excluded_tests(auth) for auth in ("v1", "v4")}
 
     files = server_test_files(suite_root(), args.file)
     if not files:

@@ -1,0 +1,1 @@
+"""Live channels: RTMP ingest, HLS segmenting and the OSS LiveChannel API."""
