@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test test-faults test-oss2 reliability test-postgres install chromium nginx lint format bench
+.PHONY: run test test-faults test-oss2 reliability test-postgres test-s3 install chromium nginx lint format bench
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,21 @@ reliability: install nginx
 # The database-level suite again on PostgreSQL (DATABASE_URL), in a throwaway cluster.
 test-postgres: install
 	DATA_DIR=$$(mktemp -d) .ci/with-postgres $(VENV)/bin/pytest -n 2 -m "not browser and not server and not faults" $(PYTEST_ARGS)
+
+# Scale-out in miniature (docs/deploy.md): two gunicorn servers on one PostgreSQL and
+# one SeaweedFS, concurrent misses of one key across both make one origin request.
+.PHONY: test-scale-out
+test-scale-out: install
+	DATA_DIR=$$(mktemp -d) .ci/with-postgres .ci/with-seaweedfs $(VENV)/bin/pytest tests/test_two_servers.py $(PYTEST_ARGS)
+
+# The storage-level suite again with OBJECT_STORAGE=s3, on a throwaway SeaweedFS: atomic
+# writes, listing, ranges, conditional GETs, multipart, mirroring, SSE, sweeps, failures.
+S3_TESTS := tests/test_storage_s3.py tests/test_storage_s3_server.py \
+	tests/test_upload_completeness.py tests/test_object_endpoint.py tests/test_listing.py \
+	tests/test_mirroring.py tests/test_append_object.py tests/test_select_object.py \
+	tests/test_versioning.py
+test-s3: install
+	DATA_DIR=$$(mktemp -d) .ci/with-seaweedfs $(VENV)/bin/pytest -n 2 -m "not browser" $(S3_TESTS) $(PYTEST_ARGS)
 
 bench: install
 	$(PY) bench/run.py

@@ -71,6 +71,30 @@ def get(session, url, *, chunk=256 * KIB, timeout=120):
     )
 
 
+def get_with_boto3(client, bucket, key, *, chunk=256 * KIB):
+    """GetObject `key` from an S3 store, reading the body as `get` does (the floor)."""
+    digest = hashlib.md5()
+    size, first = 0, None
+    start = time.perf_counter()
+    response = client.get_object(Bucket=bucket, Key=key)
+    with contextlib.closing(response["Body"]) as body:
+        for piece in body.iter_chunks(chunk):
+            if first is None:
+                first = time.perf_counter()
+            digest.update(piece)
+            size += len(piece)
+    end = time.perf_counter()
+    metadata = response["ResponseMetadata"]
+    return Fetched(
+        metadata["HTTPStatusCode"],
+        metadata["HTTPHeaders"],
+        size,
+        digest.hexdigest(),
+        (first or end) - start,
+        end - start,
+    )
+
+
 def p95(values):
     ordered = sorted(values)
     return ordered[max(math.ceil(0.95 * len(ordered)) - 1, 0)]
@@ -86,8 +110,8 @@ class Checks:
         if not ok and message not in self.failures:
             self.failures.append(message)
 
-    def body(self, fetched, key, size, *, mirrored):
-        where = f"GET {key}"
+    def body(self, fetched, key, size, *, mirrored, where=None):
+        where = where or f"GET {key}"
         self.expect(fetched.status == 200, f"{where}: HTTP {fetched.status}")
         if fetched.status != 200:
             return

@@ -122,7 +122,19 @@ HOW_TO_READ = (
     "largest rise of one gunicorn worker's resident memory while a "
     f"{LARGE // MIB} MiB object went through it, against the object size; near 0 means "
     "the body is streamed, not buffered, and a time to first byte far below the total "
-    "time means the client got the bytes as they arrived. Client, origin and server share "
+    "time means the client got the bytes as they arrived. The S3 rows come from a second "
+    "server, the same but for OBJECT_STORAGE=s3, whose object bytes live in a SeaweedFS "
+    "started for the run on 127.0.0.1 (one `weed server` with its S3 gateway). Its hits "
+    'and mirror misses are compared with the same requests to the local-disk server ("local '
+    'disk hit/miss", measured right beside them on keys of the same size), so those ratios '
+    "are the cost of keeping bytes in the store instead of on disk. The hit rows are also "
+    'compared with the floor, "boto3 from SeaweedFS": a GetObject of the very blob the S3 '
+    "server stored, read by the benchmark's process in the same chunks (its bytes must "
+    "equal the origin's: the store holds them unmodified); no server reading from that "
+    "store can beat it, and a hit from S3 costs the server a HEAD plus one ranged GET per "
+    "4 MiB block. The S3 RSS rows are the same measure as above for the S3 server's "
+    "workers; near 0 means the bytes passed through a block at a time. Client, origin, "
+    "SeaweedFS and the servers share "
     "the machine's cores (see the load average above), so absolute numbers are loopback "
     "numbers: compare ratios between runs, not with a production network."
 )

@@ -2,8 +2,9 @@
 
 `make bench` runs this file. It starts the loopback origin (bench/loopback_origin.py)
 and the real server the way `make run` does (bench/server_under_test.py), runs the
-scenarios (bench/scenarios.py), prints a table of ratios and writes bench/RESULTS.md
-(bench/report.py).
+scenarios (bench/scenarios.py), then starts SeaweedFS and the same server with its
+object bytes there and compares the two backends (bench/s3_backend.py), prints a
+table of ratios and writes bench/RESULTS.md (bench/report.py).
 
 Speeds are recorded, never asserted. The run exits non-zero only when something is
 functionally wrong: a body that differs from the origin's, a missing x-oss-tag, or
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.loopback_origin import Origin
 from bench.measure import KIB, MIB, Checks, progress
 from bench.report import RESULTS, machine_facts, text_table, write_results
+from bench.s3_backend import s3_backend_rows, start_s3_server, store_fact
 from bench.scenarios import (
     each_object_fetched_once,
     large_rows,
@@ -73,13 +75,16 @@ def main():
         signal.signal(signum, cleanup.on_signal)
     data_dir = Path(tempfile.mkdtemp(prefix="bench-data-"))
     cleanup.add(functools.partial(shutil.rmtree, data_dir, ignore_errors=True))
-    server = None
+    s3_data_dir = Path(tempfile.mkdtemp(prefix="bench-s3-data-"))
+    cleanup.add(functools.partial(shutil.rmtree, s3_data_dir, ignore_errors=True))
+    servers = []  # whose log tail a failure prints
     try:
         progress("starting the origin and gunicorn")
         origin = Origin()
         cleanup.add(origin.stop)
         server = bench_server(data_dir)
         cleanup.add(server.stop)
+        servers.append(server)
         start_with_bucket(server, origin)
         bucket = Bucket(server)
 
@@ -88,11 +93,18 @@ def main():
         rows += throughput_rows(origin, bucket, checks)
         rows += single_flight_rows(origin, bucket, checks)
         rows += large_rows(origin, server, bucket, checks)
+
+        progress("starting SeaweedFS and a gunicorn keeping its object bytes there")
+        store, s3_bucket = start_s3_server(s3_data_dir, origin, cleanup)
+        servers.append(s3_bucket.server)
+        facts.append(store_fact(store))
+        rows += s3_backend_rows(bucket, s3_bucket, store, checks)
         each_object_fetched_once(origin, checks)
     except Exception as error:
         checks.expect(False, f"the benchmark stopped: {type(error).__name__}: {error}")
-        if server is not None and server.log.exists():
-            print(server.log.read_text()[-4000:], file=sys.stderr)
+        for failed in servers:
+            if failed.log.exists():
+                print(failed.log.read_text()[-4000:], file=sys.stderr)
     finally:
         cleanup.run()
 

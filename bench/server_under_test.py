@@ -2,6 +2,7 @@
 with a public-read bucket whose mirroring rule points at the loopback origin."""
 
 import contextlib
+import json
 
 from tests.server_process import GunicornServer, wait_until
 
@@ -18,9 +19,19 @@ bucket = Bucket.objects.create(owner=owner, name={bucket!r}, acl=Bucket.Acl.PUBL
 BackToOriginRule(bucket=bucket, mode="mirror", protocol="http", host={host!r}).save_in_order()
 """
 
+BLOB_NAMES_SCRIPT = """
+import json
+from buckets.models import StoredObject
 
-def bench_server(data_dir):
-    """gunicorn configured for the benchmark, not started yet."""
+stored = StoredObject.objects.filter(bucket__name={bucket!r}, key__in={keys!r})
+print(json.dumps(dict(stored.values_list("key", "blob"))))
+"""
+
+
+def bench_server(data_dir, **storage_environment):
+    """gunicorn configured for the benchmark, not started yet. Its object bytes go to
+    local disk unless `storage_environment` names a store (even when the benchmark
+    itself runs under .ci/with-seaweedfs, whose AWS_* variables it inherits)."""
     return GunicornServer(
         data_dir,
         # If the benchmark is killed, gunicorn goes with it.
@@ -29,6 +40,7 @@ def bench_server(data_dir):
         WEB_WORKERS=str(WEB_WORKERS),
         WEB_THREADS=str(WEB_THREADS),
         ACCESS_LOG="/dev/null",
+        **{"OBJECT_STORAGE": "local", **storage_environment},
     )
 
 
@@ -57,3 +69,10 @@ class Bucket:
 
     def url_for(self, key):
         return f"{self.server.url}/{BUCKET}/{key}"
+
+    def blob_names(self, keys):
+        """{key: blob name} of these stored objects, read from the server's database."""
+        output = self.server.manage(
+            "shell", "-c", BLOB_NAMES_SCRIPT.format(bucket=BUCKET, keys=list(keys))
+        )
+        return json.loads(output.strip().splitlines()[-1])

@@ -1,8 +1,10 @@
-"""The bytes of multipart uploads: part files in DATA_DIR/parts/<upload id>/.
+"""The bytes of multipart uploads: part blobs named <upload id>/<number>-<random>,
+in DATA_DIR/parts or, with OBJECT_STORAGE=s3, in the store (buckets/blob_store.py)
+so that an upload begun on one server completes on another.
 
 A part is written like any object (ObjectWriter in DATA_DIR/tmp, counting size,
-MD5 and CRC-64, then fsync), renamed into its upload's folder, and only then
-recorded; a crash in between leaves a file no row names, which the sweep
+MD5 and CRC-64, then fsync), moved or uploaded into its upload's folder, and only
+then recorded; a crash in between leaves a blob no row names, which the sweep
 removes. Part files are never listed or served: completing an upload streams
 them, in order, into one new object that is committed atomically in place of
 the upload, and then they go.
@@ -10,16 +12,12 @@ the upload, and then they go.
 
 import datetime
 import hashlib
-import os
-import shutil
-import time
 import uuid
-from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from buckets import blob_store
 from buckets import envelope as sse_envelope
 from buckets.models import MultipartUpload, UploadedPart
 from buckets.storage import (
@@ -27,10 +25,10 @@ from buckets.storage import (
     ObjectWriter,
     commit_object,
     ensure_room_for,
-    fsync_directory,
 )
 
-# A part file no row names may be one whose row is being written right now.
+# The default of OBJECT_STORAGE_ORPHAN_SECONDS: a part blob no row names may be one
+# whose row is being written right now, so the sweep leaves it this long.
 ORPHAN_GRACE_SECONDS = 3600
 
 
@@ -43,11 +41,8 @@ class PartsChanged(Exception):
 
 
 def parts_root():
-    return Path(settings.DATA_DIR) / "parts"
-
-
-def part_path(part):
-    return parts_root() / part.file
+    """Where part blobs are kept with OBJECT_STORAGE=local."""
+    return blob_store.parts_root()
 
 
 def multipart_etag(parts):
@@ -60,13 +55,13 @@ def save_part(upload, part_number, writer):
     """Make the writer's bytes part `part_number` of `upload`, replacing any part of
     that number; returns the UploadedPart. UploadGone if the upload is no longer there."""
     writer.finish()
-    folder = parts_root() / upload.upload_id
-    folder.mkdir(parents=True, exist_ok=True)
+    area = blob_store.parts()
     name = f"{upload.upload_id}/{part_number}-{uuid.uuid4().hex}"
-    path = parts_root() / name
-    os.replace(writer.path, path)  # DATA_DIR/tmp is on the same file system
     try:
-        fsync_directory(folder)  # durable before a row names it (power loss)
+        area.save(writer.path, name)  # durable before a row names it (power loss)
+    finally:
+        writer.discard()  # moved or uploaded, or not to be kept
+    try:
         with transaction.atomic():
             if not _lock(upload):
                 raise UploadGone(upload.upload_id)
@@ -86,10 +81,10 @@ def save_part(upload, part_number, writer):
                 },
             )
             if replaced is not None:
-                old_path = part_path(replaced)
-                transaction.on_commit(lambda: old_path.unlink(missing_ok=True))
+                # robust: a store that fails to delete leaves it to the sweep.
+                transaction.on_commit(lambda: area.delete(replaced.file), robust=True)
     except BaseException:
-        path.unlink(missing_ok=True)
+        area.delete(name)
         raise
     return part
 
@@ -126,14 +121,15 @@ def complete_upload(upload, parts):
                 multipart_etag=multipart_etag(parts),
             )
             upload_id = upload.upload_id
-            transaction.on_commit(lambda: remove_part_files(upload_id))
+            transaction.on_commit(lambda: remove_part_files(upload_id), robust=True)
     return obj
 
 
 def open_part(part):
     """The part's bytes as uploaded (decrypted, if the upload is encrypted)."""
-    raw = open(part_path(part), "rb")  # noqa: SIM115 - the caller closes it
-    return sse_envelope.open_decrypted(raw, part.encryption)
+    return sse_envelope.open_decrypted(
+        blob_store.parts().open(part.file), part.encryption
+    )
 
 
 def abort_upload(upload):
@@ -141,12 +137,12 @@ def abort_upload(upload):
     with transaction.atomic():
         deleted, _ = MultipartUpload.objects.filter(pk=upload.pk).delete()
         upload_id = upload.upload_id
-        transaction.on_commit(lambda: remove_part_files(upload_id))
+        transaction.on_commit(lambda: remove_part_files(upload_id), robust=True)
     return deleted > 0
 
 
 def remove_part_files(upload_id):
-    shutil.rmtree(parts_root() / upload_id, ignore_errors=True)
+    blob_store.parts().delete_folder(upload_id)
 
 
 def abort_expired_uploads(max_age_seconds):
@@ -157,38 +153,18 @@ def abort_expired_uploads(max_age_seconds):
 
 
 def sweep_orphan_part_files():
-    """Remove part files and folders no row names (a crash between a part's rename
-    and its row, or between an upload's end and its files' removal) once they are
-    older than ORPHAN_GRACE_SECONDS. Returns how many files and folders went."""
-    root = parts_root()
-    if not root.exists():
-        return 0
-    live = set(MultipartUpload.objects.values_list("upload_id", flat=True))
-    removed = 0
-    for folder in os.scandir(root):
-        try:
-            if folder.name not in live:
-                if _older_than_grace(folder):
-                    shutil.rmtree(folder.path, ignore_errors=True)
-                    removed += 1
-                continue
-            named = set(
-                UploadedPart.objects.filter(upload__upload_id=folder.name).values_list(
-                    "file", flat=True
-                )
-            )
-            for entry in os.scandir(folder.path):
-                name = f"{folder.name}/{entry.name}"
-                if name not in named and _older_than_grace(entry):
-                    os.unlink(entry.path)
-                    removed += 1
-        except FileNotFoundError:
-            continue  # completed or aborted meanwhile
-    return removed
+    """Remove part blobs no row names (a crash between a part's save and its row,
+    or between an upload's end and its blobs' removal) once they are older than
+    OBJECT_STORAGE_ORPHAN_SECONDS. Returns how many blobs and folders went."""
+    return blob_store.parts().remove_orphans(_named_part_blobs, _live_upload_ids)
 
 
-def _older_than_grace(entry):
-    return time.time() - entry.stat().st_mtime > ORPHAN_GRACE_SECONDS
+def _named_part_blobs():
+    return UploadedPart.objects.values_list("file", flat=True).iterator()
+
+
+def _live_upload_ids():
+    return MultipartUpload.objects.values_list("upload_id", flat=True).iterator()
 
 
 def _lock(upload):

@@ -17,7 +17,7 @@ from buckets.access_monitor import last_access_header
 from buckets.header_text import to_wire
 from buckets.numbers import MAX_BYTE_OFFSET, parse_decimal
 from buckets.restore import RESTORE_HEADER, archived_error, is_readable, restore_status
-from buckets.storage import CHUNK_SIZE, open_current_version
+from buckets.storage import CHUNK_SIZE, local_path, open_current_version
 
 # ASCII digits only: \d would also match digits of other scripts.
 _RANGE_RE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
@@ -217,8 +217,14 @@ def _object_response(request, obj, handle, as_attachment, link=None):
             )
         )
         response._resource_closers.append(handle.close)
-    elif byte_range or rate is not None or shaper is not None:
-        # A range, or a capped rate (x-oss-traffic-limit, QoS), is sent chunk by chunk.
+    elif (
+        byte_range
+        or rate is not None
+        or shaper is not None
+        or local_path(obj.blob) is None
+    ):
+        # A range, or a capped rate (x-oss-traffic-limit, QoS), is sent chunk by
+        # chunk; so are bytes not in a local file (nothing to sendfile()).
         response = StreamingHttpResponse(
             qos.shaped(
                 traffic_limit.paced(iter_blob_range(handle, start, length), rate),

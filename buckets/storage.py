@@ -1,8 +1,9 @@
 """Object bytes: written to a temporary file, then renamed into storage and committed.
 
 Keys never become file names. Each write stores its bytes under a fresh generated
-blob name through Django's storage API, and only then points the object row at it,
-in one transaction. A failure at any step leaves the previous object intact.
+blob name (buckets/blob_store.py: a file under DATA_DIR, or an object in an
+S3-compatible store), and only then points the object row at it, in one
+transaction. A failure at any step leaves the previous object intact.
 """
 
 import contextlib
@@ -18,15 +19,13 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.files import File
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from buckets import blob_store, quota, versioning, worm
 from buckets import envelope as sse_envelope
-from buckets import quota, versioning, worm
 from buckets.checksums import crc64_ecma
-from buckets.models import DeletedKey, StoredObject
+from buckets.models import DeletedKey, ObjectVersion, StoredObject
 
 logger = logging.getLogger(__name__)
 
@@ -50,18 +49,6 @@ class ObjectMetadata:
     tags: dict = field(default_factory=dict)
     # x-oss-object-acl: likewise, a write without it makes the object's ACL "default".
     acl: str = "default"
-
-
-class _TemporaryFile(File):
-    """A finished temporary file; FileSystemStorage moves (renames) such files."""
-
-    def __init__(self, path):
-        super().__init__(None, name=os.path.basename(path))
-        self._path = path
-        self.size = os.path.getsize(path)
-
-    def temporary_file_path(self):
-        return self._path
 
 
 class ObjectWriter:
@@ -159,14 +146,6 @@ def ensure_room_for(length):
         )
 
 
-def fsync_directory(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def new_blob_name():
     name = uuid.uuid4().hex
     return f"{name[:2]}/{name[2:4]}/{name}"
@@ -207,9 +186,10 @@ def commit_object(
     metadata = metadata or ObjectMetadata()
     writer = _encrypted_as_bucket_default(bucket, writer)
     try:
-        blob = default_storage.save(new_blob_name(), _TemporaryFile(writer.path))
+        # Complete and durable in the store before any row can point at it.
+        blob = blob_store.objects().save(writer.path, new_blob_name())
     finally:
-        writer.discard()  # moved into storage, or not to be kept
+        writer.discard()  # moved or uploaded into storage, or not to be kept
     fields = {
         "object_type": object_type,
         "blob": blob,
@@ -232,8 +212,6 @@ def commit_object(
         "encryption": sse_envelope.stored_envelope(writer.envelope),
     }
     try:
-        # The rename must be durable before a row points at it (power loss).
-        fsync_directory(os.path.dirname(default_storage.path(blob)))
         obj, old_blobs = _point_row_at_blob(
             bucket,
             key,
@@ -243,7 +221,7 @@ def commit_object(
             unless_deleted_since=unless_deleted_since,
         )
     except BaseException:
-        default_storage.delete(blob)
+        delete_blob(blob)  # logged, not raised: the error that got us here matters
         raise
     # Readers still streaming the old bytes keep their open file.
     _delete_blobs_on_commit(old_blobs)
@@ -305,7 +283,7 @@ def _point_row_at_blob(
                         bucket=bucket, key=key, version_id=version_id, **fields
                     ), stale
                 if not replace:
-                    default_storage.delete(fields["blob"])
+                    blob_store.objects().delete(fields["blob"])
                     return existing, []
                 worm.check_replaceable(bucket, key, existing)  # retention policy
                 quota.check_room_locked(bucket, fields["size"], existing.size)
@@ -370,16 +348,22 @@ def delete_version(bucket, key, version):
 
 def delete_blob(blob):
     try:
-        default_storage.delete(blob)
-    except OSError:
+        blob_store.objects().delete(blob)
+    except Exception:  # an I/O error, or the S3 store refusing or unreachable
         logger.warning("could not delete blob %s; the start-up sweep will retry", blob)
 
 
 def open_blob(obj):
     """The object's bytes as stored by the client: decrypted here, for every reader."""
     return sse_envelope.open_decrypted(
-        default_storage.open(obj.blob, "rb"), obj.encryption
+        blob_store.objects().open(obj.blob), obj.encryption
     )
+
+
+def local_path(blob):
+    """The file holding `blob` when it is one on this server's disk (a server may
+    sendfile() it), else None (OBJECT_STORAGE=s3)."""
+    return blob_store.objects().local_path(blob)
 
 
 def open_current_version(obj):
@@ -407,23 +391,22 @@ def open_current_version(obj):
 
 
 def remove_leftovers():
-    """Start-up sweep: partial writes and blobs no row points at. Returns (tmp, blobs) counts."""
+    """Start-up sweep: partial writes and blobs no row points at (on S3 only those
+    older than OBJECT_STORAGE_ORPHAN_SECONDS: other servers keep writing). Returns
+    the (temporary files, blobs) removed."""
     removed_tmp = 0
     for entry in os.scandir(settings.OBJECT_TMP_DIR):
         if entry.is_file():
             os.unlink(entry.path)
             removed_tmp += 1
-    referenced = set(StoredObject.objects.values_list("blob", flat=True).iterator())
-    removed_blobs = 0
-    root = settings.OBJECT_STORAGE_DIR
-    if root.exists():
-        for directory, _subdirs, files in os.walk(root):
-            for name in files:
-                path = os.path.join(directory, name)
-                if os.path.relpath(path, root).replace(os.sep, "/") not in referenced:
-                    os.unlink(path)
-                    removed_blobs += 1
-    return removed_tmp, removed_blobs
+    return removed_tmp, blob_store.objects().remove_orphans(referenced_blobs)
+
+
+def referenced_blobs():
+    """Every blob a row names: current objects and older versions."""
+    current = StoredObject.objects.values_list("blob", flat=True)
+    older = ObjectVersion.objects.exclude(blob="").values_list("blob", flat=True)
+    return {*current.iterator(), *older.iterator()}
 
 
 def _process_is_alive(pid):

@@ -14,6 +14,7 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from buckets import (
+    blob_store,
     cors,
     errors,
     signatures,
@@ -160,14 +161,17 @@ def healthz(request):
         checks["database"] = "ok"
     except Exception as error:  # noqa: BLE001 - any failure means unhealthy
         checks["database"] = f"error: {type(error).__name__}"
-    storage_ok = all(
-        os.access(path, os.W_OK)
-        for path in (
-            settings.DATA_DIR,
-            settings.OBJECT_TMP_DIR,
-            settings.OBJECT_STORAGE_DIR,
-        )
-    )
+    local_dirs = [settings.DATA_DIR, settings.OBJECT_TMP_DIR]
+    if blob_store.uses_s3():
+        try:
+            blob_store.objects().check_reachable()
+        except Exception as error:  # noqa: BLE001 - any failure means unhealthy
+            checks["object_store"] = f"error: {type(error).__name__}"
+        else:
+            checks["object_store"] = "ok"
+    else:
+        local_dirs.append(settings.OBJECT_STORAGE_DIR)
+    storage_ok = all(os.access(path, os.W_OK) for path in local_dirs)
     free = storage.free_bytes()
     if not storage_ok:
         checks["storage"] = "error: not writable"

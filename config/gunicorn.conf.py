@@ -44,13 +44,18 @@ def on_starting(server):
     from buckets.storage import remove_leftovers
     from origin.flight import sweep_unheld_locks
 
-    tmp, blobs = remove_leftovers()
+    try:
+        tmp, blobs = remove_leftovers()
+    except Exception:  # noqa: BLE001 - an unreachable object store must not stop the start
+        # /healthz reports the store; the next start (or cleanup_storage) sweeps.
+        server.log.exception("start-up sweep of object storage failed")
+    else:
+        server.log.info(
+            "start-up sweep removed %d temporary and %d unreferenced object file(s)",
+            tmp,
+            blobs,
+        )
     sweep_unheld_locks()
-    server.log.info(
-        "start-up sweep removed %d temporary and %d unreferenced object file(s)",
-        tmp,
-        blobs,
-    )
     # Workers are forked from here; they must not share this process's connection.
     connections.close_all()
 

@@ -11,7 +11,7 @@ from buckets import access_logging, inventory
 from buckets.lifecycle_job import run_if_due
 from buckets.parts import abort_expired_uploads, sweep_orphan_part_files
 from buckets.storage import forget_old_deletions, sweep_temp_files
-from origin.flight import sweep_unheld_locks
+from origin.flight import sweep_flight_outcomes, sweep_unheld_locks
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ def sweep_once():
         + settings.ORIGIN_DEADLINE_SECONDS
         + 60
     )
+    sweep_flight_outcomes()  # outcome rows of single flight no waiter still needs
     return (
         sweep_temp_files(),
         sweep_unheld_locks(),

@@ -111,6 +111,28 @@ OBJECT_STORAGE_DIR = DATA_DIR / "objects"
 OBJECT_TMP_DIR = DATA_DIR / "tmp"
 OBJECT_TMP_DIR.mkdir(parents=True, exist_ok=True)
 OBJECT_STORAGE_DIR.mkdir(parents=True, exist_ok=True)
+# OBJECT_STORAGE=s3 keeps object and multipart-part bytes in an S3-compatible store
+# instead (django-storages' S3 backend, its own setting names); DATA_DIR then holds
+# only temporary files. buckets/blob_store.py is the only module that knows which.
+OBJECT_STORAGE = env_str("OBJECT_STORAGE", "local").strip().lower()
+if OBJECT_STORAGE not in {"local", "s3"}:
+    raise ImproperlyConfigured("OBJECT_STORAGE must be local or s3")
+AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL") or None
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID") or None
+AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY") or None
+AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME") or None
+# A prefix inside the bucket for this installation's blobs (several may share one).
+AWS_LOCATION = env_str("AWS_LOCATION")
+# Self-hosted stores (SeaweedFS, MinIO) answer path-style requests only.
+AWS_S3_ADDRESSING_STYLE = (
+    env_str("AWS_S3_ADDRESSING_STYLE", "path" if AWS_S3_ENDPOINT_URL else "") or None
+)
+# A blob in the store that no row names is removed by the sweeps only once it is
+# this old: another server may be between its upload and its row's commit.
+OBJECT_STORAGE_ORPHAN_SECONDS = float(env_str("OBJECT_STORAGE_ORPHAN_SECONDS", "3600"))
+if OBJECT_STORAGE == "s3" and not AWS_STORAGE_BUCKET_NAME:
+    raise ImproperlyConfigured("OBJECT_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -237,6 +259,8 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+if OBJECT_STORAGE == "s3":
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {}}
 
 # Uploads larger than this spool to DATA_DIR/tmp, on the same file system as the
 # object store, so committing them is a rename.

@@ -1,5 +1,8 @@
 """Single flight: one origin fetch per bucket+key at a time, across threads and processes.
 
+On PostgreSQL the lock is an advisory lock, shared by every server on the database
+(origin/flight_postgres.py); on SQLite (one server) it is the lock file below.
+
 A lock file per key is held with flock while a fetch runs; waiters block on it.
 When the holder is done it writes its outcome (a failure, or nothing) into the
 file, unlinks it and only then unlocks. A waiter that gets the lock on an
@@ -12,6 +15,7 @@ unlinked file reads that outcome from it and starts over on a fresh file, so:
 """
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -23,13 +27,63 @@ from django.conf import settings
 POLL_SECONDS = (0.005, 0.02)  # first and longest wait between lock attempts
 
 
+def key_flight(bucket_id, key):
+    """The single flight for one bucket+key: across servers on PostgreSQL (an
+    advisory lock, origin/flight_postgres.py), across this host's processes on
+    SQLite (a lock file, KeyFlight)."""
+    return _flight_class()(bucket_id, key)
+
+
+@functools.cache
+def _flight_class():
+    """Chosen once from the database engine: one PostgreSQL may serve many hosts."""
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        from origin.flight_postgres import PostgresKeyFlight
+
+        return PostgresKeyFlight
+    return KeyFlight
+
+
+def sweep_flight_outcomes():
+    """Outcome rows of PostgreSQL single flight that no waiter can still need: a
+    waiter reads the row as soon as it gets the lock, within MIRROR_WAIT_SECONDS
+    of starting to wait."""
+    from origin.models import FlightOutcome  # not at import: the app registry loads us
+
+    stale = FlightOutcome.objects.finished_before(settings.MIRROR_WAIT_SECONDS + 60)
+    return stale.delete()[0]
+
+
+class FlightOutcomes:
+    """The outcome half of a key flight, the same for the lock file and PostgreSQL
+    versions: the leader's failure it leaves (`_outcome`), and what an earlier
+    holder left for this one (`_seen_outcome`)."""
+
+    _outcome = None
+    _seen_outcome = None
+
+    def record_outcome(self, outcome):
+        """Leave the leader's failure for the requests waiting behind it."""
+        self._outcome = outcome
+
+    def clear_outcome(self):
+        self._outcome = None
+
+    def outcome_since(self, since):
+        """The failure a holder that finished after `since` left for us, if any."""
+        outcome = self._seen_outcome
+        return outcome if outcome and outcome.get("at", 0) >= since else None
+
+
 def _locks_dir():
     path = settings.DATA_DIR / "locks"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-class KeyFlight:
+class KeyFlight(FlightOutcomes):
+    """Single flight through a lock file (one host); see the module docstring."""
+
     def __init__(self, bucket_id, key):
         digest = hashlib.sha256(f"{bucket_id}\0{key}".encode()).hexdigest()
         self.lock_path = _locks_dir() / f"{digest}.lock"
@@ -83,18 +137,6 @@ class KeyFlight:
     @property
     def held(self):
         return self._fd is not None
-
-    def record_outcome(self, outcome):
-        """Leave the leader's failure for the requests waiting behind it."""
-        self._outcome = outcome
-
-    def clear_outcome(self):
-        self._outcome = None
-
-    def outcome_since(self, since):
-        """The failure a holder that finished after `since` left for us, if any."""
-        outcome = self._seen_outcome
-        return outcome if outcome and outcome.get("at", 0) >= since else None
 
 
 def _read_outcome(fd):

@@ -25,7 +25,7 @@ from buckets.storage import (
     ensure_room_for,
 )
 from origin import fetch, origin_auth
-from origin.flight import FetchSlot, KeyFlight
+from origin.flight import FetchSlot, key_flight
 from origin.models import OriginFetch
 from origin.redirection import redirect_response
 
@@ -133,7 +133,7 @@ class MirrorFetch:
         self.key = key
         self.decision = decision
         self.rule = decision.rule
-        self.flight = KeyFlight(bucket.pk, key)
+        self.flight = key_flight(bucket.pk, key)
         self.slot = FetchSlot()
         self.origin_url = ""
         self.status = None

@@ -8,11 +8,13 @@ and refuse the same rules.
 
 import functools
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.db.models.functions import Now
 from django.utils.text import capfirst
 
 from buckets.errors import OssError
@@ -914,3 +916,33 @@ class WebsiteDocuments(models.Model):
             errors["error_http_status"] = "ErrorDocument/HttpStatus must be 200 or 404."
         if errors:
             raise ValidationError(errors)
+
+
+class FlightOutcomeQuerySet(models.QuerySet):
+    def finished_before(self, seconds):
+        """Rows older than `seconds` by the database's clock (the one that wrote them)."""
+        return self.filter(finished_at__lt=Now() - timedelta(seconds=seconds))
+
+
+class FlightOutcome(models.Model):
+    """The failure a mirror fetch left for the requests waiting on it, on any server
+    (single flight on PostgreSQL, origin/flight_postgres.py). Written and read with
+    plain SQL on the advisory lock's own connection, outside any request's
+    transaction: hence a bucket id and no foreign key. Short-lived, swept by age."""
+
+    bucket_id = models.BigIntegerField()
+    key_digest = models.CharField(max_length=64)  # sha256 of bucket id + key, hex
+    outcome = models.JSONField()
+    finished_at = models.DateTimeField(db_index=True)
+
+    objects = FlightOutcomeQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket_id", "key_digest"], name="origin_flight_outcome_key"
+            )
+        ]
+
+    def __str__(self):
+        return f"bucket {self.bucket_id} {self.key_digest[:12]}: {self.outcome}"

@@ -32,6 +32,8 @@ def isolated_data_dir(settings, tmp_path):
     objects_dir.mkdir()
     tmp_dir.mkdir()
     settings.DATA_DIR = tmp_path  # single-flight lock files live here too
+    # As the start-up sweep leaves it, also on PostgreSQL (whose locks are not files).
+    (tmp_path / "locks").mkdir()
     settings.OBJECT_STORAGE_DIR = objects_dir
     settings.OBJECT_TMP_DIR = tmp_dir
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_dir)
@@ -42,6 +44,15 @@ def isolated_data_dir(settings, tmp_path):
             "OPTIONS": {"location": str(objects_dir)},
         },
     }
+    # make test-s3 (OBJECT_STORAGE=s3): each test its own prefix of the store.
+    if settings.OBJECT_STORAGE == "s3":
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "default": {
+                "BACKEND": "storages.backends.s3.S3Storage",
+                "OPTIONS": {"location": f"test-{uuid.uuid4().hex}"},
+            },
+        }
     return tmp_path
 
 
@@ -51,6 +62,16 @@ def fast_password_hashing(settings):
     otherwise cost ~0.4 s a test. No test needs the real hasher (the live servers
     in a subprocess keep theirs)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def close_lock_connections():
+    """Single flight on PostgreSQL keeps a few connections open between fetches;
+    close them after each test, or the test database could not be dropped."""
+    yield
+    from origin.flight_postgres import lock_connections
+
+    lock_connections.close_all()
 
 
 # -- users and their clients -------------------------------------------------------

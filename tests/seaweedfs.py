@@ -9,6 +9,7 @@ tests/server_process.py it stays free of pytest and raises plain exceptions.
 import contextlib
 import ctypes
 import json
+import os
 import random
 import shutil
 import signal
@@ -149,6 +150,18 @@ class SeaweedS3:
         """Store an object as the admin; `extra` is PutObject's (ContentType=, Metadata=)."""
         return self.client().put_object(Bucket=bucket, Key=key, Body=body, **extra)
 
+    def storage_environment(self, bucket, location=""):
+        """The settings that put a server's object bytes in `bucket` of this store."""
+        return {
+            "OBJECT_STORAGE": "s3",
+            "AWS_S3_ENDPOINT_URL": self.endpoint,
+            "AWS_STORAGE_BUCKET_NAME": bucket,
+            "AWS_ACCESS_KEY_ID": ADMIN_KEY.key_id,
+            "AWS_SECRET_ACCESS_KEY": ADMIN_KEY.secret,
+            "AWS_S3_REGION_NAME": REGION,
+            "AWS_LOCATION": location,
+        }
+
     def start(self):
         weed = weed_binary()  # before anything is made: a missing binary leaves nothing
         self.dir = Path(tempfile.mkdtemp(prefix="seaweedfs-"))
@@ -253,3 +266,24 @@ class SeaweedS3:
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
+
+
+BLOB_BUCKET = "object-bytes"
+
+
+def run_with_store(command):
+    """.ci/with-seaweedfs: run `command` with OBJECT_STORAGE=s3 against a fresh
+    weed (bucket BLOB_BUCKET), which is killed afterwards; returns its exit code."""
+    store = SeaweedS3().start()
+    try:
+        store.create_bucket(BLOB_BUCKET)
+        environment = {**os.environ, **store.storage_environment(BLOB_BUCKET)}
+        return subprocess.call(command, env=environment)
+    finally:
+        store.stop()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit("usage: python -m tests.seaweedfs COMMAND [ARGS...]")
+    sys.exit(run_with_store(sys.argv[1:]))
