@@ -74,5 +74,14 @@ S3_TESTS := tests/test_storage_s3.py tests/test_storage_s3_server.py \
 test-s3: install
 	DATA_DIR=$$(mktemp -d) .ci/with-seaweedfs $(VENV)/bin/pytest -n 2 -m "not browser" $(S3_TESTS) $(PYTEST_ARGS)
 
-bench: install
+# Against nginx (static and proxy_store mirror) and a bare Django project in the same
+# run; installs Debian's nginx and wrk when missing. bench-quick: smaller counts.
+.PHONY: bench-quick bench-tools
+bench-tools:
+	@bench/install-tools
+
+bench: install bench-tools
 	$(PY) bench/run.py
+
+bench-quick: install bench-tools
+	$(PY) bench/run.py --quick

@@ -48,8 +48,53 @@ HEADERS = ["Metric", "Value", "Baseline", "Ratio"]
 
 
 def text_table(rows):
-    cells = [HEADERS, *(_row_cells(row) for row in rows)]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(HEADERS))]
+    return _aligned([HEADERS, *(_row_cells(row) for row in rows)])
+
+
+def markdown_table(rows):
+    lines = ["| " + " | ".join(HEADERS) + " |", "|---|---:|---:|---:|"]
+    lines += ["| " + " | ".join(_row_cells(row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# -- the peer table (issue 14) ---------------------------------------------------------
+
+PEER_HEADERS = ["Scenario", "us", "peer", "us ÷ peer", "target", "met"]
+
+
+def _peer_value(value, unit):
+    if unit == "req/s":
+        return f"{value:,.0f} req/s"
+    if unit == "+ms":
+        return f"{value:+.1f} ms"
+    if unit == "MiB":
+        return f"+{value:.1f} MiB"
+    return _format(value, unit)
+
+
+def _peer_cells(row):
+    peer = "—"
+    if row.peer is not None:
+        peer = f"{row.peer_name} {_peer_value(row.peer, row.unit)}"
+    ratio = "—"
+    if row.ratio and row.peer and row.peer > 0:
+        ratio = f"{row.us / row.peer:.2f}×"
+    met = "yes" if row.met else "no"
+    return [row.scenario, _peer_value(row.us, row.unit), peer, ratio, row.target, met]
+
+
+def peer_text_table(rows):
+    return _aligned([PEER_HEADERS, *(_peer_cells(row) for row in rows)])
+
+
+def peer_markdown_table(rows):
+    lines = ["| " + " | ".join(PEER_HEADERS) + " |", "|---|---:|---:|---:|---|---|"]
+    lines += ["| " + " | ".join(_peer_cells(row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _aligned(cells):
+    widths = [max(len(line[i]) for line in cells) for i in range(len(cells[0]))]
     lines = []
     for index, line in enumerate(cells):
         lines.append(
@@ -60,12 +105,6 @@ def text_table(rows):
         )
         if index == 0:
             lines.append("  ".join("-" * width for width in widths))
-    return "\n".join(lines)
-
-
-def markdown_table(rows):
-    lines = ["| " + " | ".join(HEADERS) + " |", "|---|---:|---:|---:|"]
-    lines += ["| " + " | ".join(_row_cells(row)) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -140,7 +179,25 @@ HOW_TO_READ = (
 )
 
 
-def write_results(rows, checks, facts, started, seconds):
+HOW_TO_READ_PEERS = (
+    "Each figure of ours is set beside a peer measured in the same run, in alternating "
+    "rounds (medians shown): a bare Django project (`django-admin startproject` and one "
+    "`FileResponse` view, under gunicorn with our worker class, workers and threads) for "
+    "small hits, driven by wrk with 16 connections and `Connection: close`; nginx serving "
+    "the same file with sendfile for large hits; nginx as the classic mirror (`try_files "
+    "$uri @fetch; proxy_store on;`, bench/nginx-peers.conf.template) for misses, on the "
+    "same loopback origin. Large bodies are read by a client that does not hash them "
+    "(the copies kept are checked afterwards), so the servers, not MD5, set the pace. "
+    "The time to first byte row is the extra over fetching the same size straight from "
+    'the origin, which waits 100 ms before answering. "us ÷ peer" above 1 means faster '
+    "for req/s and MiB/s, slower for time and origin requests; the target column is "
+    "issue 14's (SPEC §13), and \"met\" says whether our figure meets it. nginx's "
+    "mirror has no single flight: every concurrent miss "
+    "reaches the origin, ours must stay at 1."
+)
+
+
+def write_results(rows, checks, facts, started, seconds, peer_rows=(), plan="full"):
     status = (
         "All functional checks passed."
         if not checks.failures
@@ -148,18 +205,27 @@ def write_results(rows, checks, facts, started, seconds):
         + "\n".join(f"- {failure}" for failure in checks.failures[:50])
     )
     facts = "\n".join(f"- {fact}" for fact in facts)
+    command = "make bench" if plan == "full" else "make bench-quick"
     RESULTS.write_text(
         f"""# Benchmark results
 
-Measured {started:%Y-%m-%d %H:%M} UTC by `make bench` (`bench/run.py`) in {seconds:.0f} s.
+Measured {started:%Y-%m-%d %H:%M} UTC by `{command}` (`bench/run.py`) in {seconds:.0f} s.
 
 {facts}
+
+## Against the peers (issue 14)
+
+{peer_markdown_table(peer_rows)}
+
+## Against the origin and local disk
 
 {markdown_table(rows)}
 
 {status}
 
 ## How to read it
+
+{HOW_TO_READ_PEERS}
 
 {HOW_TO_READ}
 """

@@ -85,12 +85,12 @@ class StoreDirect:
         return [self.get(key, size, checks).total for _ in range(times)]
 
 
-def s3_backend_rows(local, s3, store, checks):
+def s3_backend_rows(local, s3, store, checks, *, times=40, misses=30, rounds=3):
     """Rows comparing the S3 server (`s3`) with the local-disk one (`local`) and the floor."""
     warm_up(local, s3, checks)
-    return small_object_rows(local, s3, store, checks) + large_object_rows(
-        local, s3, store, checks
-    )
+    return small_object_rows(
+        local, s3, store, checks, times=times, misses=misses
+    ) + large_object_rows(local, s3, store, checks, rounds=rounds)
 
 
 def warm_up(local, s3, checks):
