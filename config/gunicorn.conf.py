@@ -11,6 +11,11 @@ workers = int(os.environ.get("WEB_WORKERS", "2"))
 threads = int(os.environ.get("WEB_THREADS", "32"))
 # Mirroring streams large objects; a long request is not a hung worker.
 timeout = int(os.environ.get("WEB_TIMEOUT", "300"))
+# Idle keep-alive connections wait in the poller, not in a thread, so they are cheap.
+# gunicorn's 2 s default closes them while clients that paused a second or two
+# (oss2's own suite does) send their next request on them: a PUT sent on a
+# connection the server is closing fails and is not retried. nginx's default is 75 s.
+keepalive = int(os.environ.get("WEB_KEEPALIVE", "75"))
 graceful_timeout = 10
 # Several servers (tests, benchmarks) may run at once; none needs the shared control socket.
 control_socket_disable = True
