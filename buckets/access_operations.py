@@ -84,7 +84,9 @@ def get_bucket_request_payment(request, bucket_name):
 # -- Block Public Access -------------------------------------------------------------
 
 
-def _block_setting(request):
+def block_setting(request):
+    """A PublicAccessBlockConfiguration body's true/false (bucket, account and access
+    point alike)."""
     root = xml_document(request, "PublicAccessBlockConfiguration")
     value = (root.findtext("BlockPublicAccess") or "").strip().lower()
     if value not in ("true", "false"):
@@ -94,7 +96,7 @@ def _block_setting(request):
     return value == "true"
 
 
-def _block_answer(blocked):
+def block_answer(blocked):
     return _one_value(
         "PublicAccessBlockConfiguration", "BlockPublicAccess", str(blocked).lower()
     )
@@ -102,13 +104,13 @@ def _block_answer(blocked):
 
 def put_bucket_public_access_block(request, bucket_name):
     bucket = owned_bucket(request, bucket_name)
-    bucket.block_public_access = _block_setting(request)
+    bucket.block_public_access = block_setting(request)
     bucket.save(update_fields=["block_public_access"])
     return empty_response()
 
 
 def get_bucket_public_access_block(request, bucket_name):
-    return _block_answer(owned_bucket(request, bucket_name).block_public_access)
+    return block_answer(owned_bucket(request, bucket_name).block_public_access)
 
 
 def delete_bucket_public_access_block(request, bucket_name):
@@ -127,7 +129,7 @@ def _signed_user(request):
 
 def put_public_access_block(request):
     user = _signed_user(request)
-    blocked = _block_setting(request)
+    blocked = block_setting(request)
     AccountSettings.objects.update_or_create(
         user=user, defaults={"block_public_access": blocked}
     )
@@ -135,7 +137,7 @@ def put_public_access_block(request):
 
 
 def get_public_access_block(request):
-    return _block_answer(public_access.account_blocks(_signed_user(request)))
+    return block_answer(public_access.account_blocks(_signed_user(request)))
 
 
 def delete_public_access_block(request):

@@ -11,7 +11,7 @@ import functools
 from django.conf import settings
 
 from buckets import access_points, bucket_policy, errors, oss_xml, public_access
-from buckets.access_operations import _block_answer, _block_setting
+from buckets.access_operations import block_answer, block_setting
 from buckets.bucket_policy import MAX_POLICY_BYTES
 from buckets.models import AccessPoint
 from buckets.oss_access import (
@@ -258,9 +258,9 @@ def public_access_block(request, bucket_name):
     )
     access_point = access_points.find(bucket, request.GET[NAME_HEADER])
     if request.method == "GET":
-        return _block_answer(access_point.block_public_access)
+        return block_answer(access_point.block_public_access)
     access_point.block_public_access = (
-        _block_setting(request) if request.method == "PUT" else False
+        block_setting(request) if request.method == "PUT" else False
     )
     access_point.save(update_fields=["block_public_access"])
     return empty_response(200 if request.method == "PUT" else 204)
