@@ -23,6 +23,9 @@ class Plan:
     distinct_misses: int  # 16 KiB keys per round (200 in the issue's table)
     distinct_miss_rounds: int
     crowd_rounds: int  # 50 concurrent GETs of one missing key
+    warmup_keys: (
+        int  # keys of the warm-up job row (bench/warmup_rows.py; 1,000 in issue 12)
+    )
 
 
 FULL = Plan(
@@ -41,6 +44,7 @@ FULL = Plan(
     distinct_misses=200,
     distinct_miss_rounds=3,
     crowd_rounds=2,
+    warmup_keys=1000,
 )
 
 QUICK = Plan(
@@ -59,4 +63,5 @@ QUICK = Plan(
     distinct_misses=200,
     distinct_miss_rounds=1,
     crowd_rounds=1,
+    warmup_keys=300,
 )

@@ -39,6 +39,8 @@ def _format(value, unit):
         return f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
     if unit == "MiB/s":
         return f"{value:.0f} MiB/s"
+    if unit == "keys/s":
+        return f"{value:.0f} keys/s"
     if unit == "MiB":
         return f"{value:.1f} MiB"
     return f"{value:g} {unit}".strip()

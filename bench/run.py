@@ -54,6 +54,7 @@ from bench.server_under_test import (
     bench_server,
     start_with_bucket,
 )
+from bench.warmup_rows import warmup_rows
 from tests.server_process import ROOT
 
 
@@ -144,6 +145,7 @@ def main():
             hit_rounds=plan.hit_while_waiting_rounds,
         )
         rows += large_rows(origin, server, bucket, checks, rounds=plan.large_rounds)
+        rows += warmup_rows(origin, server, checks, keys=plan.warmup_keys)
 
         progress("starting nginx (static and mirror) and a bare Django project")
         nginx, bare = start_peers(peers_dir, PEER_OBJECTS, origin, cleanup)

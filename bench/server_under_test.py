@@ -40,6 +40,8 @@ def bench_server(data_dir, **storage_environment):
         WEB_WORKERS=str(WEB_WORKERS),
         WEB_THREADS=str(WEB_THREADS),
         ACCESS_LOG="/dev/null",
+        # The warm-up row's jobs run on a job worker beside gunicorn, as `make run` has.
+        JOB_WORKERS="1",
         **{"OBJECT_STORAGE": "local", **storage_environment},
     )
 

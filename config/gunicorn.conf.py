@@ -65,38 +65,45 @@ def on_starting(server):
     connections.close_all()
 
 
-# The RTMP ingest of live channels (`manage.py live_ingest`) runs and stops with
-# gunicorn, unless LIVE_RTMP_PORT is 0.
-_live_ingest = []
+# The RTMP ingest of live channels (`manage.py live_ingest`, unless LIVE_RTMP_PORT is
+# 0) and JOB_WORKERS job workers (`manage.py run_jobs`) run and stop with gunicorn.
+_companions = []
 
 
 def when_ready(server):
     from django.conf import settings
 
     if settings.LIVE_RTMP_PORT:
-        import subprocess
-        import sys
-
-        manage = os.path.join(os.path.dirname(os.path.dirname(__file__)), "manage.py")
-        _live_ingest.append(
-            subprocess.Popen(
-                [sys.executable, manage, "live_ingest"], preexec_fn=_die_with_parent
-            )
-        )
+        _start_companion("live_ingest")
         server.log.info("RTMP ingest started on port %s", settings.LIVE_RTMP_PORT)
+    for _ in range(settings.JOB_WORKERS):
+        _start_companion("run_jobs")
+    if settings.JOB_WORKERS:
+        server.log.info("%d job worker(s) started", settings.JOB_WORKERS)
+
+
+def _start_companion(command):
+    import subprocess
+    import sys
+
+    manage = os.path.join(os.path.dirname(os.path.dirname(__file__)), "manage.py")
+    _companions.append(
+        subprocess.Popen([sys.executable, manage, command], preexec_fn=_die_with_parent)
+    )
 
 
 def on_exit(server):
-    for process in _live_ingest:
+    for process in _companions:
         process.terminate()
+    for process in _companions:
         try:
             process.wait(timeout=graceful_timeout + 5)
-        except Exception:  # noqa: BLE001 - a stuck ingest must not keep gunicorn up
+        except Exception:  # noqa: BLE001 - a stuck companion must not keep gunicorn up
             process.kill()
 
 
 def _die_with_parent():
-    """The ingest gets SIGTERM if gunicorn's master dies, even by SIGKILL (Linux)."""
+    """A companion gets SIGTERM if gunicorn's master dies, even by SIGKILL (Linux)."""
     import ctypes
     import signal
 

@@ -144,6 +144,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_tasks",
+    "django_tasks_db",
     "buckets",
     "origin",
     "console",
@@ -313,3 +315,16 @@ LIVE_RTMP_HOST = env_str("LIVE_RTMP_HOST", HOST or "127.0.0.1")
 LIVE_RTMP_PORT = env_int("LIVE_RTMP_PORT", 1935)
 LIVE_HEARTBEAT_SECONDS = float(env_str("LIVE_HEARTBEAT_SECONDS", "2"))
 LIVE_STALE_SECONDS = float(env_str("LIVE_STALE_SECONDS", "15"))
+
+# Warm-up and refresh jobs (SPEC §11) run on Django's Tasks API with the database
+# backend; `manage.py run_jobs` is the worker. gunicorn starts JOB_WORKERS of them
+# beside itself (0: none; then run `manage.py run_jobs` yourself). A running job whose
+# heartbeat is older than JOB_STALE_SECONDS lost its worker and is queued again.
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
+JOB_WORKERS = env_int("JOB_WORKERS", 1)
+JOB_STALE_SECONDS = float(env_str("JOB_STALE_SECONDS", "15"))

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 
 from buckets.numbers import parse_decimal
 from origin import engine, rule_checks
-from origin.models import HEADER_LIST_LABELS, BackToOriginRule
+from origin.models import HEADER_LIST_LABELS, PROTECTION_LIMITS, BackToOriginRule
 
 
 class HeaderNamesWidget(forms.Widget):
@@ -143,6 +143,18 @@ ADVANCED_MODEL_FIELDS = (
 )
 
 
+# Origin protection (SPEC §11), shown in the Advanced group; 0 = off.
+PROTECTION_MODEL_FIELDS = tuple(PROTECTION_LIMITS)
+
+
+class ProtectionNumberInput(forms.NumberInput):
+    """Never "omitted": a Redirection form (which does not show these) saves them as 0
+    instead of keeping a Mirroring rule's values the model would then refuse."""
+
+    def value_omitted_from_data(self, data, files, name):
+        return False
+
+
 class RuleForm(forms.ModelForm):
     include_headers = HeaderListField(
         pairs=True,
@@ -181,7 +193,11 @@ class RuleForm(forms.ModelForm):
         "alternates",
     )
     # Mirroring's Advanced group (SPEC §10); MirrorSNI is always on, so not shown.
-    ADVANCED_FIELDS = (*ADVANCED_MODEL_FIELDS, "auth_access_key_secret")
+    ADVANCED_FIELDS = (
+        *ADVANCED_MODEL_FIELDS,
+        "auth_access_key_secret",
+        *PROTECTION_MODEL_FIELDS,
+    )
 
     class Meta:
         model = BackToOriginRule
@@ -206,6 +222,7 @@ class RuleForm(forms.ModelForm):
             "remove_headers",
             "set_headers",
             *ADVANCED_MODEL_FIELDS,
+            *PROTECTION_MODEL_FIELDS,
             "redirect_type",
             "redirect_code",
             "redirect_target",
@@ -256,6 +273,9 @@ class RuleForm(forms.ModelForm):
         ):
             self.fields[name].required = False
         self.fields["redirect_type"].label = "Redirect type"
+        for name in PROTECTION_MODEL_FIELDS:
+            self.fields[name].required = False
+            self.fields[name].widget = ProtectionNumberInput(attrs={"min": 0})
         # The model field's min_value (0) overrides the widget's min; show the real range.
         self.fields["http_status"].widget.attrs.update(min=400, max=599)
 
@@ -317,6 +337,21 @@ class RuleForm(forms.ModelForm):
             and bool(self.data.get("auth_access_key_secret"))
             and bool(self.errors)
         )
+
+    def _protection_value(self, name):
+        return self.cleaned_data.get(name) or 0  # empty means off
+
+    def clean_negative_cache_seconds(self):
+        return self._protection_value("negative_cache_seconds")
+
+    def clean_max_concurrent_fetches(self):
+        return self._protection_value("max_concurrent_fetches")
+
+    def clean_breaker_failures(self):
+        return self._protection_value("breaker_failures")
+
+    def clean_breaker_open_seconds(self):
+        return self._protection_value("breaker_open_seconds")
 
     def clean_http_status(self):
         return self.cleaned_data.get("http_status") or 404

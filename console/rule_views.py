@@ -14,6 +14,7 @@ from console.rule_forms import DryRunForm, RuleForm
 from console.views import _bucket_context, _get_bucket_for_user, _page_or_partial
 from origin.dry_run import dry_run
 from origin.models import BackToOriginRule, OriginFetch
+from origin.rule_warnings import bucket_warnings
 
 
 def _get_rule_for_user(request, name, rule_id):
@@ -36,6 +37,7 @@ def _editor_context(request, bucket, **extra):
         "settings",
         rules=rules,
         rules_editing=True,
+        rule_warnings=bucket_warnings(request, bucket, rules),
         max_rules=settings.BACK_TO_ORIGIN_MAX_RULES,
         at_rule_limit=len(rules) >= settings.BACK_TO_ORIGIN_MAX_RULES,
         recent_fetches=bucket.origin_fetches.all()[:RECENT_FETCHES],

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from console import access_key_views, rule_views, views
+from console import access_key_views, job_views, rule_views, transfer_views, views
 
 urlpatterns = [
     path("", views.home, name="console-home"),
@@ -99,5 +99,56 @@ urlpatterns += [
         "buckets/<str:name>/settings/back-to-origin/test",
         rule_views.rule_dry_run,
         name="console-rule-dry-run",
+    ),
+]
+
+urlpatterns += [
+    path(
+        "buckets/<str:name>/settings/back-to-origin/export",
+        transfer_views.rules_export,
+        name="console-rules-export",
+    ),
+    path(
+        "buckets/<str:name>/settings/back-to-origin/import",
+        transfer_views.rules_import,
+        name="console-rules-import",
+    ),
+    path(
+        "buckets/<str:name>/settings/back-to-origin/import/confirm",
+        transfer_views.rules_import_confirm,
+        name="console-rules-import-confirm",
+    ),
+]
+
+urlpatterns += [
+    path(
+        "buckets/<str:name>/settings/back-to-origin/warm-up/",
+        job_views.warmup_section,
+        name="console-warmup",
+    ),
+    path(
+        "buckets/<str:name>/settings/back-to-origin/warm-up/start",
+        job_views.warmup_start,
+        name="console-warmup-start",
+    ),
+    path(
+        "buckets/<str:name>/settings/back-to-origin/refresh",
+        job_views.refresh_start,
+        name="console-refresh-start",
+    ),
+    path(
+        "buckets/<str:name>/jobs/<int:job_id>/",
+        job_views.job_detail,
+        name="console-job",
+    ),
+    path(
+        "buckets/<str:name>/jobs/<int:job_id>/<str:action>",
+        job_views.job_control,
+        name="console-job-control",
+    ),
+    path(
+        "buckets/<str:name>/files/refetch",
+        job_views.object_refetch,
+        name="console-object-refetch",
     ),
 ]

@@ -15,6 +15,8 @@ from buckets.models import Bucket
 from buckets.numbers import parse_decimal
 from origin.dry_run import dry_run
 from origin.models import BackToOriginRule, OriginFetch
+from origin.protection import breaker_state
+from origin.rule_warnings import bucket_warnings
 
 
 def owned_bucket(request, name):
@@ -69,11 +71,17 @@ class RuleSerializer(serializers.ModelSerializer):
         help_text="Write-only; omitted, the stored secret is kept while the AccessKey ID is the same.",
     )
     origin_url = serializers.CharField(read_only=True)
+    breaker_state = serializers.SerializerMethodField(
+        help_text='The circuit breaker: {"state": "closed|open|half-open", "failures": n, "open_until": ISO time or null}'
+    )
 
     class Meta:
         model = BackToOriginRule
         exclude = ["bucket", "auth_sealed_secret"]
         read_only_fields = ["position", "created_at", "updated_at"]
+
+    def get_breaker_state(self, rule) -> dict:
+        return breaker_state(rule)
 
     def to_internal_value(self, data):
         # A setting this server does not have must not be accepted and ignored (SPEC §10).
@@ -149,6 +157,31 @@ class RuleViewSet(viewsets.ModelViewSet):
     def perform_destroy(self, instance):
         instance.clear()
 
+    # Rule lint (origin/rule_lint.py): never blocking, returned after every change.
+    def _warnings(self, rules=None):
+        warnings = bucket_warnings(self.request, self.get_bucket(), rules)
+        return [warning.as_dict() for warning in warnings]
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        if isinstance(response.data, dict):  # paginated: {"count", ..., "results"}
+            # One page holds every rule (at most 20, pages of 50): no second query.
+            response.data["warnings"] = self._warnings(self.paginator.page.object_list)
+        return response
+
+    def _with_warnings(self, response):
+        """A saved rule's answer, with "warnings" when the bucket's rules have any."""
+        warnings = self._warnings()
+        if warnings:
+            response.data["warnings"] = warnings
+        return response
+
+    def create(self, request, *args, **kwargs):
+        return self._with_warnings(super().create(request, *args, **kwargs))
+
+    def update(self, request, *args, **kwargs):
+        return self._with_warnings(super().update(request, *args, **kwargs))
+
     @extend_schema(request=ReorderSerializer, responses=RuleSerializer(many=True))
     @action(detail=False, methods=["post"])
     def reorder(self, request, bucket_name):
@@ -169,7 +202,13 @@ class RuleViewSet(viewsets.ModelViewSet):
                 )
             for position, rule_id in enumerate(order, start=1):
                 BackToOriginRule.objects.filter(pk=rule_id).update(position=position)
-        return Response(RuleSerializer(self.get_queryset(), many=True).data)
+        rules = RuleSerializer(self.get_queryset(), many=True).data
+        all_warnings = self._warnings()
+        for rule in rules:  # each rule's lint warnings, when it has any
+            warnings = [w for w in all_warnings if w["rule"] == rule["position"]]
+            if warnings:
+                rule["warnings"] = warnings
+        return Response(rules)
 
 
 class FetchSerializer(serializers.ModelSerializer):

@@ -4,7 +4,7 @@ Test a request box and the JSON API both call it."""
 
 import time
 
-from origin import decisions, fetch, origin_auth
+from origin import decisions, fetch, origin_auth, protection
 
 
 def dry_run(bucket, data):
@@ -34,6 +34,9 @@ def dry_run(bucket, data):
         }
     elif decision.rule is not None:
         answer["mirror"] = _mirror_answer(decision)
+        guarded = protection.dry_run_view(decision.rule.rule_id, data["key"])
+        if guarded is not None:
+            answer["protection"] = guarded
         if data["probe"]:
             answer["probe"] = probe_origin(
                 decision.origin_url, decision.origin_headers, decision.rule.auth

@@ -161,6 +161,9 @@ class Rule:
     return_headers: tuple = ()  # (name, value) pairs added to the mirrored answer
     tags: tuple = ()  # (key, value) object tags set on the saved copy (MirrorTaggings)
     auth: OriginAuth | None = None
+    # Origin protection (SPEC §11; ours, not OSS elements): {name: seconds or count}
+    # of the non-zero settings, the names of models.PROTECTION_LIMITS.
+    protection: tuple = ()
     # Redirection
     redirect_type: str = "External"
     redirect_code: int = 301

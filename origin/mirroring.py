@@ -24,7 +24,7 @@ from buckets.storage import (
     commit_object,
     ensure_room_for,
 )
-from origin import fetch, origin_auth
+from origin import fetch, origin_auth, protection
 from origin.flight import FetchSlot, key_flight
 from origin.models import OriginFetch
 from origin.redirection import redirect_response
@@ -127,14 +127,20 @@ def _origin_last_modified(headers):
 class MirrorFetch:
     """One request's mirroring: single flight, origin request, answer, fetch log."""
 
-    def __init__(self, request, bucket, key, decision):
+    def __init__(self, request, bucket, key, decision, *, replacing=None):
         self.request = request
+        # A refresh (origin/jobs.py) fetches over the object it was given and replaces
+        # it only if it still has the same bytes when the new ones are complete.
+        self.replacing = replacing
+        self.logged = None  # (outcome, message, failed) of this fetch, once logged
         self.bucket = bucket
         self.key = key
         self.decision = decision
         self.rule = decision.rule
         self.flight = key_flight(bucket.pk, key)
         self.slot = FetchSlot()
+        # Origin protection (SPEC §11); it acts only once refusal() admitted the fetch.
+        self.guard = protection.OriginGuard(self.rule, key, decision.origin_url)
         self.origin_url = ""
         self.status = None
         self.started = time.monotonic()
@@ -153,14 +159,21 @@ class MirrorFetch:
         handed_over = False
         try:
             existing = self.bucket.stored_objects.filter(key=self.key).first()
-            if existing is not None:  # a fetch we waited for saved it
+            if existing is not None and self.replacing is None:
+                # a fetch we waited for saved it
                 return serve_object(self.request, existing)
             earlier = self.flight.outcome_since(waiting_since)
             if earlier is not None:
                 # The fetch we waited for failed: the same answer, no second request.
                 return self._replay(earlier)
+            refusal = self.guard.refusal()  # a remembered 404, an open circuit
+            if refusal is not None:
+                return self._fail(None, refusal)
             if not self.slot.acquire(settings.MIRROR_QUEUE_SECONDS):
                 # Every fetch slot of this process is busy: hits must keep their threads.
+                return self._fail(None, errors.slow_down(1))
+            if not self.guard.acquire_place(settings.MIRROR_QUEUE_SECONDS):
+                # The rule's cap on concurrent fetches to this origin host.
                 return self._fail(None, errors.slow_down(1))
             response = self._fetch()
             handed_over = isinstance(response, StreamingHttpResponse)
@@ -170,6 +183,7 @@ class MirrorFetch:
                 self.release()
 
     def release(self):
+        self.guard.release()
         self.slot.release()
         self.flight.release()
 
@@ -435,6 +449,8 @@ class MirrorFetch:
 
     def _log(self, outcome, *, bytes_received=0, message="", failed=False):
         """Record the fetch; the log must never break or hold up the answer."""
+        self.guard.record(outcome)
+        self.logged = (outcome, message, failed)
         if failed:
             # One line an operator can grep; the client got the same reason.
             logger.warning(
@@ -596,7 +612,8 @@ class MirrorTransfer:
                 self.writer,
                 _saved_metadata(origin.headers, mirror.rule),
                 mirrored=True,
-                replace=False,
+                replace=mirror.replacing is not None,
+                expect_blob=mirror.replacing.blob if mirror.replacing else None,
                 unless_deleted_since=mirror.missing_since,
                 last_modified=mirror.fetched_at,
             )
@@ -604,7 +621,9 @@ class MirrorTransfer:
             self.failure = errors.no_such_key(mirror.key)  # the delete wins
             self._finish(
                 OriginFetch.Outcome.NOT_SAVED,
-                "The object was deleted while it was being fetched; the delete was kept.",
+                "The object changed while it was being refreshed; the change was kept."
+                if mirror.replacing
+                else "The object was deleted while it was being fetched; the delete was kept.",
             )
             return None
         except Exception as error:  # noqa: BLE001 - see _abandon_after

@@ -32,6 +32,15 @@ HEADER_LIST_LABELS = {
 }
 
 
+# Origin protection fields and their (lowest, highest) values; 0 means off.
+PROTECTION_LIMITS = {
+    "negative_cache_seconds": (0, 86400),
+    "max_concurrent_fetches": (0, 1000),
+    "breaker_failures": (0, 1000),
+    "breaker_open_seconds": (0, 86400),
+}
+
+
 def _list_field():
     return models.JSONField(default=list, blank=True)
 
@@ -175,6 +184,21 @@ class BackToOriginRule(models.Model):
         "Origin region", max_length=64, blank=True
     )  # MirrorAuth/Region
 
+    # Origin protection (SPEC §11): product fields of ours, not OSS elements, so
+    # GET ?website never emits them. 0 = off. State lives in origin/protection.py's tables.
+    negative_cache_seconds = models.PositiveIntegerField(
+        "Remember origin 404s (seconds)", default=0
+    )
+    max_concurrent_fetches = models.PositiveIntegerField(
+        "Max concurrent fetches per origin host", default=0
+    )
+    breaker_failures = models.PositiveIntegerField(
+        "Open circuit after N failures", default=0
+    )
+    breaker_open_seconds = models.PositiveIntegerField(
+        "Keep circuit open (seconds)", default=0
+    )
+
     # Redirection options
     redirect_type = models.CharField(
         max_length=10, choices=RedirectType.choices, default=RedirectType.EXTERNAL
@@ -303,6 +327,7 @@ class BackToOriginRule(models.Model):
             parts += [f"tag {key}={value}" for key, value in self.mirror_tags]
             if self.auth_type:
                 parts.append(f"signed {self.auth_type} as {self.auth_access_key_id}")
+            parts += self._protection_summary()
         else:
             parts.insert(0, str(self.redirect_code))
             target = self.redirect_target
@@ -313,6 +338,18 @@ class BackToOriginRule(models.Model):
             elif target == self.RedirectTarget.REPLACE_PREFIX:
                 parts.append(f"prefix → {self.replace_prefix_with!r}")
         return " · ".join(parts)
+
+    def _protection_summary(self):
+        parts = []
+        if self.negative_cache_seconds:
+            parts.append(f"origin 404s remembered {self.negative_cache_seconds} s")
+        if self.max_concurrent_fetches:
+            parts.append(f"≤ {self.max_concurrent_fetches} fetches per origin host")
+        if self.breaker_failures:
+            parts.append(
+                f"circuit opens after {self.breaker_failures} failures for {self.breaker_open_seconds} s"
+            )
+        return parts
 
     # -- validation ---------------------------------------------------------
 
@@ -382,7 +419,8 @@ class BackToOriginRule(models.Model):
             check("send_sni", self._clean_send_sni)
             check("proxy_only", self._clean_proxy_only)
             self._clean_auth(check)
-        else:
+        self._clean_protection(check)
+        if not self.is_mirror:
             check("redirect_code", self._clean_redirect_code)
             check("redirect_target", self._clean_redirect_target)
             if self.is_internal:
@@ -565,6 +603,60 @@ class BackToOriginRule(models.Model):
                 lambda: rule_checks.check_region(self.auth_region, "Origin region"),
             )
 
+    def _clean_protection(self, check):
+        """Origin protection: whole seconds and counts within sane bounds, on
+        Mirroring rules only (a redirect never contacts the origin)."""
+        for name, (low, high) in PROTECTION_LIMITS.items():
+            label = self._meta.get_field(name).verbose_name
+            value = getattr(self, name)
+            if not self.is_mirror:
+                if value:
+                    check(
+                        name,
+                        lambda label=label: _refuse(
+                            f"{label}: origin protection applies to Mirroring rules only; leave it at 0 on a Redirection rule."
+                        ),
+                    )
+                continue
+            if (
+                name == "breaker_open_seconds"
+                and isinstance(self.breaker_failures, int)
+                and 0
+                < self.breaker_failures
+                <= PROTECTION_LIMITS["breaker_failures"][1]
+            ):
+                low = 1  # an open circuit must stay open for a while
+            if not isinstance(value, int) or not low <= value <= high:
+                check(
+                    name,
+                    lambda label=label, low=low, high=high: _refuse(
+                        f"{label} must be a whole number from {low} to {high}."
+                    ),
+                )
+
+    def keep_protection_of(self, previous):
+        """PUT ?website replaces the rules and OSS XML has no protection elements: a
+        Mirroring rule at the same position with the same origin keeps its protection."""
+        if (
+            previous is not None
+            and self.is_mirror
+            and previous.is_mirror
+            and (self.protocol, self.host) == (previous.protocol, previous.host)
+        ):
+            for name in PROTECTION_LIMITS:
+                setattr(self, name, getattr(previous, name))
+
+    @property
+    def has_protection(self):
+        return any(getattr(self, name) for name in PROTECTION_LIMITS)
+
+    @property
+    def circuit_notice(self):
+        """'Origin circuit open until …' for the rule row; empty while closed."""
+        from origin.protection import circuit_notice  # it imports this module
+
+        return circuit_notice(self)
+
     def apply_auth_secret(self, secret, previous=None):
         """Seal a newly given MirrorAuth secret. Without one, keep `previous`'s secret
         while the AccessKey ID is the same: secrets are never sent back, so a client
@@ -684,6 +776,10 @@ class BackToOriginRule(models.Model):
                     or 0
                 )
                 self.position = last + 1
+            elif self.pk:
+                # A changed rule starts afresh: no remembered 404s, a closed circuit.
+                NegativeCacheEntry.objects.filter(rule_id=self.pk).delete()
+                OriginBreaker.objects.filter(rule_id=self.pk).delete()
             self.save()
 
     def clear(self):
@@ -757,6 +853,11 @@ class BackToOriginRule(models.Model):
             )
             if self.is_mirror and self.auth_type
             else None,
+            protection=tuple(
+                (name, getattr(self, name))
+                for name in PROTECTION_LIMITS
+                if getattr(self, name)
+            ),
             redirect_type=self.redirect_type,
             redirect_code=self.redirect_code,
             redirect_target=self.redirect_target,
@@ -946,3 +1047,43 @@ class FlightOutcome(models.Model):
 
     def __str__(self):
         return f"bucket {self.bucket_id} {self.key_digest[:12]}: {self.outcome}"
+
+
+class NegativeCacheEntry(models.Model):
+    """An origin 404 a rule remembers (negative_cache_seconds), shared by every
+    worker and server on the database. Keyed by a digest: keys never become names."""
+
+    rule = models.ForeignKey(
+        BackToOriginRule, on_delete=models.CASCADE, related_name="+"
+    )
+    key_digest = models.CharField(max_length=64)  # sha256 of the key, hex
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "key_digest"], name="origin_negative_cache_key"
+            )
+        ]
+
+    def __str__(self):
+        return f"rule {self.rule_id} {self.key_digest[:12]} until {self.expires_at}"
+
+
+class OriginBreaker(models.Model):
+    """A rule's circuit breaker (breaker_failures, breaker_open_seconds): consecutive
+    failed fetches, and until when the circuit is open. After that one trial request
+    holds `trial_until` (half-open); its outcome closes or reopens the circuit."""
+
+    rule = models.OneToOneField(
+        BackToOriginRule, on_delete=models.CASCADE, related_name="breaker"
+    )
+    failures = models.PositiveIntegerField(default=0)
+    open_until = models.DateTimeField(null=True, blank=True)
+    trial_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"rule {self.rule_id}: {self.failures} failures, open until {self.open_until}"
+
+
+from origin.job_models import JobKey, MigrationJob  # noqa: E402, F401 - models of this app

@@ -35,6 +35,7 @@ def replace_configuration(bucket, body):
                 # GET ?website never returns the secret: a rule sent back without it
                 # (same RuleNumber and AccessKeyId) keeps the stored one (SPEC §10).
                 rule.apply_auth_secret(secret, previous=stored.get(position))
+                rule.keep_protection_of(stored.get(position))  # not in OSS XML
                 rule.save_in_order(position=position)
             except ValidationError as error:
                 raise website_xml.invalid_rule(error, rule) from None

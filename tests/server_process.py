@@ -59,6 +59,8 @@ class GunicornServer:
             "PORT": str(unused_port()),
             # Many servers run at once: no RTMP ingest unless a test asks for one.
             "LIVE_RTMP_PORT": "0",
+            # Nor a job worker (warm-up and refresh jobs) unless a test asks for one.
+            "JOB_WORKERS": "0",
             **environment,
         }
         # The server keeps its database in its own DATA_DIR, whatever the suite runs on.
@@ -140,7 +142,14 @@ class GunicornServer:
         raise RuntimeError(f"gunicorn did not become healthy:\n{self.log.read_text()}")
 
     def worker_pids(self):
-        """The pids of the master's children (its workers), read from /proc."""
+        """The pids of the master's workers, read from /proc (not its companions)."""
+        return [pid for pid in self._child_pids() if not _is_companion(pid)]
+
+    def companion_pids(self, command):
+        """The pids of `manage.py <command>` processes the master started (run_jobs...)."""
+        return [pid for pid in self._child_pids() if _is_companion(pid, command)]
+
+    def _child_pids(self):
         if self.process is None or self.process.poll() is not None:
             return []
         pids = []
@@ -175,3 +184,13 @@ class GunicornServer:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+
+
+def _is_companion(pid, command=""):
+    """Whether `pid` runs manage.py (`command` when given): the RTMP ingest or a job worker."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    named = any(arg.endswith(b"manage.py") for arg in argv)
+    return named and (not command or command.encode() in argv)

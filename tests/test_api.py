@@ -274,6 +274,11 @@ def test_create_mirroring_rule(api, bucket):
         "auth_type": "",
         "auth_access_key_id": "",
         "auth_region": "",
+        "negative_cache_seconds": 0,
+        "max_concurrent_fetches": 0,
+        "breaker_failures": 0,
+        "breaker_open_seconds": 0,
+        "breaker_state": {"state": "closed", "failures": 0, "open_until": None},
         "created_at": drf_time(rule.created_at),
         "updated_at": drf_time(rule.updated_at),
     }

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from buckets.models import AccessKey
 from console import urls as console_urls
+from origin import jobs
 
 HTMX = {"HX-Request": "true"}
 
@@ -26,10 +27,13 @@ class Console:
     bucket: object
     rule: object
     key: object
+    job: object
 
     def url(self, name, on=None, query=""):
         args = {"bucket": [self.bucket.name], "rule": [self.bucket.name, self.rule.pk]}
         args["key"] = [self.key.key_id]
+        args["job"] = [self.bucket.name, self.job.pk]
+        args["job-pause"] = [*args["job"], "pause"]
         path = reverse(name, args=args.get(on, []))
         return f"{path}?{query}" if query else path
 
@@ -38,7 +42,8 @@ class Console:
 def console(bucket, put_object, make_rule, alice):
     put_object(bucket, "docs/a.txt", b"a")
     key, _ = AccessKey.create_for(alice)
-    return Console(bucket, make_rule(bucket, key_prefix="a/"), key)
+    job = jobs.create_job(bucket, alice, kind="warmup", keys=["a/x.txt"])
+    return Console(bucket, make_rule(bucket, key_prefix="a/"), key, job)
 
 
 @dataclass
@@ -170,6 +175,47 @@ AFTER_A_CHANGE = [
     ),
 ]
 
+PAGE_OR_PARTIAL += [
+    Case(
+        "console-rules-import",
+        "bucket",
+        partial='<div id="rule-form-panel" class="panel rules-import"',
+    ),
+    Case(
+        "console-rules-import-confirm",
+        "bucket",
+        post={},
+        partial='<div id="rule-form-panel" class="panel rules-import"',
+    ),
+]
+
+# Warm up (console/job_views.py).
+PAGE_OR_PARTIAL += [
+    Case("console-warmup", "bucket", partial='<section id="warmup-section"'),
+    Case("console-job", "job", partial='<div id="job-'),
+]
+AFTER_A_CHANGE += [
+    Case(
+        "console-warmup-start",
+        "bucket",
+        post={"source": "keys", "keys": "a/y.txt", "concurrency": "4"},
+        partial='<section id="warmup-section"',
+    ),
+    Case(
+        "console-refresh-start",
+        "bucket",
+        post={"prefix": "a/"},
+        partial='<section id="warmup-section"',
+    ),
+    Case("console-job-control", "job-pause", post={}, partial='<div id="job-'),
+    Case(
+        "console-object-refetch",
+        "bucket",
+        post={"key": "docs/a.txt"},
+        partial='<div id="job-',
+    ),
+]
+
 BRANCHING = PAGE_OR_PARTIAL + AFTER_A_CHANGE
 
 # The same answer for htmx and plain requests: a page, a download, or a fragment
@@ -181,6 +227,7 @@ SAME_FOR_BOTH = {
     "console-object-download",
     "console-rule-mode-fields",
     "console-rule-header-row",
+    "console-rules-export",
 }
 
 

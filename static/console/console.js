@@ -42,7 +42,11 @@ document.addEventListener("click", (event) => {
 let lastTrigger = null;
 const panelTriggers = new WeakMap();
 document.addEventListener("htmx:beforeRequest", (event) => {
-  lastTrigger = event.detail.elt;
+  // A job's progress polls by itself ("every 1s"): no person triggered it.
+  const trigger = event.detail.elt.getAttribute("hx-trigger") || "";
+  if (!trigger.startsWith("every")) {
+    lastTrigger = event.detail.elt;
+  }
 });
 
 const FIELD_SELECTOR =
