@@ -291,3 +291,84 @@ def _wait_for(condition, seconds=10):
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.02)
+
+
+# -- listing a private origin: another instance of this product -------------------------
+
+
+@pytest.fixture(scope="module")
+def product_origin(tmp_path_factory):
+    """A second instance of this product with a private bucket of 25 objects."""
+    import oss2
+
+    from tests.server_process import GunicornServer
+    from tests.signing import REGION
+
+    server = GunicornServer(tmp_path_factory.mktemp("product-origin"))
+    keys = server.add_users(("origin-owner",), "x-origin-pass")["origin-owner"]
+    server.start()
+    try:
+        origin = oss2.Bucket(oss2.Auth(*keys), server.url, "old-site", region=REGION)
+        origin.create_bucket()
+        for n in range(25):
+            origin.put_object(f"media/{n:02d}.txt", f"media {n}".encode())
+        origin.put_object("elsewhere.txt", b"not listed")
+        yield server, keys
+    finally:
+        server.stop()
+
+
+def test_list_origin_copies_a_prefix_of_a_private_oss_origin(
+    alice, bucket, product_origin, allow_private_origins, monkeypatch
+):
+    from origin import origin_listing
+    from origin.models import BackToOriginRule
+
+    monkeypatch.setattr(origin_listing, "PAGE_SIZE", 10)  # three pages
+    server, keys = product_origin
+    rule = BackToOriginRule(
+        bucket=bucket,
+        mode="mirror",
+        protocol="http",
+        host=f"127.0.0.1:{server.port}",
+        path="old-site",
+        auth_type="OSS",
+        auth_access_key_id=keys.key_id,
+    )
+    rule.apply_auth_secret(keys.secret)
+    rule.save_in_order()
+    job = jobs.create_job(
+        bucket, alice, kind="warmup", list_origin={"rule": 1, "prefix": "media/"}
+    )
+    job = run(job)
+    assert (job.status, job.total, job.saved, job.failed) == ("done", 25, 25, 0)
+    assert job.listing_done
+    assert saved_bytes(bucket, "media/07.txt") == b"media 7"
+    assert not StoredObject.objects.filter(bucket=bucket, key="elsewhere.txt").exists()
+    # Listed again with skip_existing: nothing is fetched twice.
+    again = run(
+        jobs.create_job(
+            bucket, alice, kind="warmup", list_origin={"rule": 1, "prefix": "media/"}
+        )
+    )
+    assert (again.total, again.saved, again.skipped) == (25, 0, 25)
+
+
+def test_a_listing_the_origin_refuses_fails_the_job_with_its_reason(
+    alice, bucket, product_origin, allow_private_origins
+):
+    from origin.models import BackToOriginRule
+
+    server, keys = product_origin
+    rule = BackToOriginRule(
+        bucket=bucket,
+        mode="mirror",
+        protocol="http",
+        host=f"127.0.0.1:{server.port}",
+        path="old-site",
+    )
+    rule.save_in_order()  # no MirrorAuth: the private bucket refuses to be listed
+    job = run(jobs.create_job(bucket, alice, kind="warmup", list_origin={"rule": 1}))
+    assert job.status == "failed"
+    assert "HTTP 403" in job.reason
+    assert job.total == 0
