@@ -318,25 +318,32 @@ def product_origin(tmp_path_factory):
         server.stop()
 
 
-def test_list_origin_copies_a_prefix_of_a_private_oss_origin(
-    alice, bucket, product_origin, allow_private_origins, monkeypatch
-):
-    from origin import origin_listing
+def old_site_rule(bucket, server, keys=None):
+    """Rule 1: mirror from the product origin's bucket, signed with `keys` if given."""
     from origin.models import BackToOriginRule
 
-    monkeypatch.setattr(origin_listing, "PAGE_SIZE", 10)  # three pages
-    server, keys = product_origin
     rule = BackToOriginRule(
         bucket=bucket,
         mode="mirror",
         protocol="http",
         host=f"127.0.0.1:{server.port}",
         path="old-site",
-        auth_type="OSS",
-        auth_access_key_id=keys.key_id,
     )
-    rule.apply_auth_secret(keys.secret)
+    if keys is not None:
+        rule.auth_type, rule.auth_access_key_id = "OSS", keys.key_id
+        rule.apply_auth_secret(keys.secret)
     rule.save_in_order()
+    return rule
+
+
+def test_list_origin_copies_a_prefix_of_a_private_oss_origin(
+    alice, bucket, product_origin, allow_private_origins, monkeypatch
+):
+    from origin import origin_listing
+
+    monkeypatch.setattr(origin_listing, "PAGE_SIZE", 10)  # three pages
+    server, keys = product_origin
+    old_site_rule(bucket, server, keys)
     job = jobs.create_job(
         bucket, alice, kind="warmup", list_origin={"rule": 1, "prefix": "media/"}
     )
@@ -357,17 +364,8 @@ def test_list_origin_copies_a_prefix_of_a_private_oss_origin(
 def test_a_listing_the_origin_refuses_fails_the_job_with_its_reason(
     alice, bucket, product_origin, allow_private_origins
 ):
-    from origin.models import BackToOriginRule
-
-    server, keys = product_origin
-    rule = BackToOriginRule(
-        bucket=bucket,
-        mode="mirror",
-        protocol="http",
-        host=f"127.0.0.1:{server.port}",
-        path="old-site",
-    )
-    rule.save_in_order()  # no MirrorAuth: the private bucket refuses to be listed
+    server, _keys = product_origin
+    old_site_rule(bucket, server)  # no MirrorAuth: the private bucket refuses a listing
     job = run(jobs.create_job(bucket, alice, kind="warmup", list_origin={"rule": 1}))
     assert job.status == "failed"
     assert "HTTP 403" in job.reason
