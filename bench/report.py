@@ -199,6 +199,15 @@ HOW_TO_READ_PEERS = (
 )
 
 
+CHANGES = Path(__file__).resolve().parent / "CHANGES.md"
+
+
+def _changes():
+    """What each change to the hot paths did to the figures: kept by hand in
+    bench/CHANGES.md (each entry measured before and after), copied in here."""
+    return CHANGES.read_text().strip() if CHANGES.exists() else ""
+
+
 def write_results(rows, checks, facts, started, seconds, peer_rows=(), plan="full"):
     status = (
         "All functional checks passed."
@@ -224,6 +233,8 @@ Measured {started:%Y-%m-%d %H:%M} UTC by `{command}` (`bench/run.py`) in {second
 {markdown_table(rows)}
 
 {status}
+
+{_changes()}
 
 ## How to read it
 

@@ -12,6 +12,7 @@ from buckets.lifecycle_job import run_if_due
 from buckets.parts import abort_expired_uploads, sweep_orphan_part_files
 from buckets.storage import forget_old_deletions, sweep_temp_files
 from origin.flight import sweep_flight_outcomes, sweep_unheld_locks
+from origin.jobs import prune_task_results
 from origin.protection import sweep_negative_cache
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ def sweep_once():
     )
     sweep_flight_outcomes()  # outcome rows of single flight no waiter still needs
     sweep_negative_cache()  # origin 404s a rule no longer remembers
+    prune_task_results()  # the task runner's rows of job runs finished long ago
     return (
         sweep_temp_files(),
         sweep_unheld_locks(),

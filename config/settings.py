@@ -197,6 +197,10 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "db.sqlite3",
+            # Each server thread keeps its connection between requests, as on
+            # PostgreSQL: a new one per request (open, three PRAGMAs, close) cost
+            # about as much as the two queries of a 1 KiB hit (bench/RESULTS.md).
+            "CONN_MAX_AGE": 60,
             "OPTIONS": {
                 # WAL lets readers run beside a writer; IMMEDIATE transactions plus a
                 # busy timeout make writers queue instead of failing with "database is locked".

@@ -258,6 +258,15 @@ def recover_stalled_jobs(stale_seconds=None):
     return recovered
 
 
+def prune_task_results(days=7):
+    """The task runner's rows of runs finished more than `days` ago (the jobs
+    themselves stay: they are the user's record)."""
+    from django_tasks_db.models import DBTaskResult
+
+    cutoff = timezone.now() - timedelta(days=days)
+    return DBTaskResult.objects.finished().filter(finished_at__lt=cutoff).delete()[0]
+
+
 # -- reading --------------------------------------------------------------------
 
 
@@ -308,6 +317,8 @@ class JobRunner:
         self.listing_finished = threading.Event()
         self._claimed = deque()
         self._claimed_lock = threading.Lock()
+        self._outcomes = []  # (key id, state, reason, bytes) not yet written
+        self._outcomes_lock = threading.Lock()
         self.batch_size = 8
 
     def run(self):
@@ -342,6 +353,7 @@ class JobRunner:
         self.stop.set()
         threads[0].join()
         self._release_unstarted()
+        self._flush_outcomes()
         update_counts(self.job_id)
         self._finish()
 
@@ -394,6 +406,7 @@ class JobRunner:
             )
             if status != Status.RUNNING or SHUTTING_DOWN.is_set():
                 self.stop.set()  # paused, cancelled, failed, taken over or stopping
+            self._flush_outcomes()
             update_counts(self.job_id)
 
     # -- the keys
@@ -476,11 +489,26 @@ class JobRunner:
             time.sleep(0.5)  # every fetch slot of this process is busy: wait for one
 
     def _record(self, job_key, outcome):
-        """The key's outcome; the job's counts follow from its keys (update_counts)."""
+        """The key's outcome, written with others a moment later (_flush_outcomes):
+        one write transaction for many keys, since SQLite has a single writer. Lost
+        in a crash, the key is still running, so it goes back to pending and runs
+        again (as "already in the bucket" if it was saved)."""
         state = outcome.state if outcome.state != warmup.RETRY else State.FAILED
-        JobKey.objects.filter(pk=job_key.pk, state=State.RUNNING).update(
-            state=state, reason=outcome.reason[:2000], bytes=outcome.bytes
-        )
+        with self._outcomes_lock:
+            self._outcomes.append(
+                (job_key.pk, state, outcome.reason[:2000], outcome.bytes)
+            )
+
+    def _flush_outcomes(self):
+        with self._outcomes_lock:
+            outcomes, self._outcomes = self._outcomes, []
+        if not outcomes:
+            return
+        with transaction.atomic():
+            for pk, state, reason, size in outcomes:
+                JobKey.objects.filter(pk=pk, state=State.RUNNING).update(
+                    state=state, reason=reason, bytes=size
+                )
 
     # -- the listing
 

@@ -185,3 +185,33 @@ def test_a_created_job_is_queued_on_the_task_runner(
     queued = DBTaskResult.objects.get()
     assert queued.task_path == "origin.jobs.run_job"
     assert queued.args_kwargs == {"args": [job["id"]], "kwargs": {}}
+
+
+def test_task_results_of_runs_finished_long_ago_are_pruned(
+    api, bucket, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+
+    from config.housekeeping import sweep_once
+
+    with django_capture_on_commit_callbacks(execute=True):
+        post(api, WARMUPS, {"keys": ["old"]})
+        post(api, WARMUPS, {"keys": ["recent"]})
+        post(api, WARMUPS, {"keys": ["queued"]})
+    old, recent, queued = DBTaskResult.objects.order_by("enqueued_at")
+    now = timezone.now()
+    DBTaskResult.objects.filter(pk=old.pk).update(
+        status="SUCCESSFUL", finished_at=now - timedelta(days=8)
+    )
+    DBTaskResult.objects.filter(pk=recent.pk).update(
+        status="SUCCESSFUL", finished_at=now - timedelta(days=1)
+    )
+    sweep_once()
+    assert set(DBTaskResult.objects.values_list("pk", flat=True)) == {
+        recent.pk,
+        queued.pk,
+    }
+    assert MigrationJob.objects.count() == 3  # the jobs stay

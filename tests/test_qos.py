@@ -82,7 +82,22 @@ def test_a_shaped_transfer_pieces_wait_their_turn():
     chunks = list(qos.shaped(iter([b"x" * piece] * 3), shaper))
 
     assert len(chunks) == 3
-    assert slept == pytest.approx([0.0, 0.1, 0.2])  # at 1 Gbit/s, never faster
+    # At 1 Gbit/s, never faster; the first piece's wait (none) is not slept at all.
+    assert slept == pytest.approx([0.1, 0.2])
+
+
+def test_waits_under_a_millisecond_are_not_slept_but_add_up():
+    slept = []
+    shaper = qos.Shaper(1, [("down", 1)], sleep=slept.append)  # 1 Gbit/s
+    shaper.ledger = FakeLedger()
+    small = 12_500  # 0.1 ms at 1 Gbit/s
+    for _ in range(30):
+        shaper.pending = small
+        shaper.sleep(shaper.charge())
+    # The ledger moved on 0.1 ms per transfer: from the 11th, each waits over 1 ms.
+    assert len(slept) == 20
+    assert slept[0] == pytest.approx(0.001)
+    assert slept[-1] == pytest.approx(0.0029)
 
 
 @pytest.mark.parametrize(
@@ -421,3 +436,21 @@ def test_a_change_of_caps_reaches_the_cache(bucket):
     Bucket.objects.filter(pk=bucket.pk).delete()
     qos._touch_generation()
     assert qos.bucket_caps(bucket.name) is None
+
+
+def test_a_transfer_the_cap_passes_within_a_quarter_second_is_charged_whole(
+    settings, tmp_path
+):
+    """It then goes at full speed (sendfile for a local file); the cap's clock moves
+    on by all of it, so the next transfer waits its turn."""
+    settings.DATA_DIR = tmp_path
+    request = RequestFactory().get("/")
+    request.oss_qos = qos.RequestLimits(7, "intranet", {"download_bw": [("down", 1)]})
+    at_one_gbit = 125_000_000  # bytes per second
+    assert qos.shaper_for(request, "download_bw", at_one_gbit // 5) is None  # 0.2 s
+    paced = qos.shaper_for(request, "download_bw", at_one_gbit // 2)  # 0.5 s
+    assert paced is not None
+    assert paced.upfront == at_one_gbit // 4
+    # The whole first transfer was charged: a piece charged now waits for it.
+    paced.pending = paced.piece
+    assert paced.charge() == pytest.approx(0.2, abs=0.05)

@@ -10,7 +10,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 
 from buckets.models import StoredObject
@@ -35,6 +35,19 @@ def saved_bytes(bucket, key):
 
 def origin_counts(origin_server):
     return Counter(request.path for request in origin_server.received)
+
+
+def runner_thread(job):
+    """A runner in a thread of its own, which closes its connection when done (an
+    open one would keep the test database from being dropped)."""
+
+    def run_then_close():
+        try:
+            jobs.JobRunner(job.pk).run()
+        finally:
+            connections.close_all()
+
+    return threading.Thread(target=run_then_close)
 
 
 def run(job):
@@ -194,7 +207,7 @@ def test_pause_stops_claiming_and_resume_goes_on(
         keys=["slow", *[f"f{n}" for n in range(5)]],
         concurrency=1,
     )
-    runner = threading.Thread(target=jobs.JobRunner(job.pk).run)
+    runner = runner_thread(job)
     runner.start()
     _wait_for(lambda: origin_server.requests_to("/slow"))
     jobs.control(job, "pause")
@@ -215,7 +228,7 @@ def test_cancel_ends_the_job_within_seconds(alice, bucket, origin_server, mirror
     job = jobs.create_job(
         bucket, alice, kind="warmup", keys=[f"c{n}" for n in range(100)], concurrency=1
     )
-    runner = threading.Thread(target=jobs.JobRunner(job.pk).run)
+    runner = runner_thread(job)
     runner.start()
     _wait_for(lambda: len(origin_server.received) >= 3)
     jobs.control(job, "cancel")
@@ -274,7 +287,7 @@ def test_an_upload_during_a_refresh_wins(
     opened = gate()
     origin_server.route("/k", body=b"from origin", pause_after=0, gate=opened)
     job = jobs.create_job(bucket, alice, kind="refresh", keys=["k"])
-    runner = threading.Thread(target=jobs.JobRunner(job.pk).run)
+    runner = runner_thread(job)
     runner.start()
     _wait_for(lambda: origin_server.requests_to("/k"))
     put_object(bucket, "k", b"uploaded by the user")
