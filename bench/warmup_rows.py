@@ -2,15 +2,12 @@
 (made through the JSON API, run by the server's job worker), against fetching the
 same number of keys straight from the loopback origin with 8 clients in this run."""
 
-import json
 import time
-
-import requests
 
 from bench.loopback_origin import object_key
 from bench.measure import KIB, Row, concurrent_round, progress
 from bench.server_under_test import BUCKET
-from tests.signing import v1_headers
+from tests.signing import signed_json_request
 
 KEYS = 1000
 SIZE = 4 * KIB
@@ -32,13 +29,12 @@ def _access_key(server):
 
 
 def _api(server, key_pair, method, path, body=None):
-    path = f"/api/v1/buckets/{BUCKET}{path}"
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    return requests.request(
+    return signed_json_request(
+        server.url,
+        key_pair,
         method,
-        server.url + path,
-        data=json.dumps(body) if body is not None else None,
-        headers=v1_headers(key_pair, method, path, headers=headers),
+        f"/api/v1/buckets/{BUCKET}{path}",
+        body,
         timeout=60,
     )
 

@@ -4,8 +4,8 @@ A job is a row (origin/job_models.py) and one task, `run_job`, on Django's Tasks
 with the database backend (django-tasks-db): `manage.py run_jobs` is the worker that
 `make run` starts beside gunicorn. The runner takes the job with a conditional update,
 lists what it has to list page by page (remembering where it got to), and its
-threads claim keys one at a time, also with a conditional update: no key of a job
-runs twice, on any worker. A runner writes a heartbeat; a job whose heartbeat went
+threads claim keys a batch at a time, also with a conditional update: no key of a
+job runs twice, on any worker. A runner writes a heartbeat; a job whose heartbeat went
 stale (its worker was killed) is queued again by `recover_stalled_jobs`, and goes on
 from the keys not yet finished."""
 
@@ -234,6 +234,13 @@ def allowed_actions(job):
     ]
 
 
+def _unclaim(job_keys):
+    """The running keys among `job_keys` go back to pending, for any runner to claim."""
+    job_keys.filter(state=State.RUNNING).update(
+        state=State.PENDING, claimed_at=None, claimed_by=""
+    )
+
+
 def recover_stalled_jobs(stale_seconds=None):
     """Queue again the jobs whose runner stopped writing its heartbeat (killed, or its
     server went down); their unfinished keys go back to pending. Returns how many."""
@@ -248,9 +255,7 @@ def recover_stalled_jobs(stale_seconds=None):
                 pk=job_id, status=Status.RUNNING, heartbeat_at__lt=cutoff
             ).update(status=Status.QUEUED, heartbeat_at=None)
             if taken:
-                JobKey.objects.filter(job_id=job_id, state=State.RUNNING).update(
-                    state=State.PENDING, claimed_at=None, claimed_by=""
-                )
+                _unclaim(JobKey.objects.filter(job_id=job_id))
                 transaction.on_commit(lambda job_id=job_id: run_job.enqueue(job_id))
                 recovered += 1
     if recovered:
@@ -366,9 +371,7 @@ class JobRunner:
                 pk=self.job_id, status=Status.RUNNING, heartbeat_at__lt=cutoff
             ).update(heartbeat_at=now)
             if abandoned:  # its runner died: what it had claimed is pending again
-                JobKey.objects.filter(job_id=self.job_id, state=State.RUNNING).update(
-                    state=State.PENDING, claimed_at=None, claimed_by=""
-                )
+                _unclaim(JobKey.objects.filter(job_id=self.job_id))
             taken = abandoned or MigrationJob.objects.filter(
                 pk=self.job_id, status=Status.QUEUED
             ).update(status=Status.RUNNING, heartbeat_at=now)
@@ -462,9 +465,7 @@ class JobRunner:
             ids = [job_key.pk for job_key in self._claimed]
             self._claimed.clear()
         if ids:
-            JobKey.objects.filter(pk__in=ids, state=State.RUNNING).update(
-                state=State.PENDING, claimed_at=None, claimed_by=""
-            )
+            _unclaim(JobKey.objects.filter(pk__in=ids))
 
     def _unclaimed_left(self):
         return JobKey.objects.filter(job_id=self.job_id, state=State.PENDING).exists()

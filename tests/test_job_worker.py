@@ -2,7 +2,6 @@
 itself) with the server's own SQLite database: jobs made through the JSON API run
 to the end, survive a killed worker and a restart, and stop when cancelled."""
 
-import json
 import os
 import signal
 import time
@@ -13,7 +12,7 @@ import pytest
 import requests
 
 from tests.server_process import GunicornServer, wait_until
-from tests.signing import v1_headers
+from tests.signing import signed_json_request, v1_headers
 
 pytestmark = pytest.mark.server
 
@@ -37,16 +36,13 @@ class Api:
         self.server, self.key_pair = server, key_pair
 
     def call(self, method, path, body=None):
-        path = f"/api/v1/buckets/warm{path}"
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        response = requests.request(
+        return signed_json_request(
+            self.server.url,
+            self.key_pair,
             method,
-            self.server.url + path,
-            data=json.dumps(body) if body is not None else None,
-            headers=v1_headers(self.key_pair, method, path, headers=headers),
-            timeout=30,
+            f"/api/v1/buckets/warm{path}",
+            body,
         )
-        return response
 
     def job(self, job_id):
         return self.call("GET", f"/warmups/{job_id}").json()

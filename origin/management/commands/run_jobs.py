@@ -3,6 +3,7 @@ thread that queues again the jobs whose worker died (origin/jobs.py). gunicorn
 starts JOB_WORKERS of these beside itself; `manage.py run_jobs` runs one by hand."""
 
 import threading
+import time
 
 from django.conf import settings
 from django.db import connections
@@ -46,7 +47,7 @@ class Command(db_worker.Command):
 
 def _recover_forever():
     while True:
-        threading.Event().wait(max(1.0, settings.JOB_STALE_SECONDS / 3))
+        time.sleep(max(1.0, settings.JOB_STALE_SECONDS / 3))
         try:
             jobs.recover_stalled_jobs()
         except Exception:  # noqa: BLE001 - try again next time round
