@@ -37,6 +37,7 @@ from buckets.oss_access import (
     declared_length,
     empty_response,
     get_bucket,
+    get_bucket_and_current,
     is_valid_key,
     readable_copy_source,
     readable_object,
@@ -77,11 +78,11 @@ RESPONSE_OVERRIDES = {
 
 
 def get_object(request, bucket_name, key):
-    bucket = get_bucket(bucket_name)
+    bucket, current = get_bucket_and_current(bucket_name, key)
     if is_valid_key(key):
         # Before the access check, so that Back-to-Origin sees a denied GET too.
         request.oss_get_object = ObjectRequest(bucket=bucket, key=key)
-    obj = readable_object(request, bucket, key)
+    obj = readable_object(request, bucket, key, current=current)
     check_referer(request, bucket)
     checked_key(key)  # after it: a denied request is AccessDenied whatever its key
     if obj is None:
@@ -117,8 +118,8 @@ def _followed(request, bucket, obj):
 
 
 def get_object_meta(request, bucket_name, key):
-    bucket = get_bucket(bucket_name)
-    obj = readable_object(request, bucket, key)
+    bucket, current = get_bucket_and_current(bucket_name, key)
+    obj = readable_object(request, bucket, key, current=current)
     check_referer(request, bucket)
     checked_key(key)
     if obj is None:

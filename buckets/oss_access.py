@@ -15,6 +15,7 @@ from django.http import HttpResponse
 
 from buckets import (
     access_points,
+    bucket_lookup,
     bucket_policy,
     errors,
     public_access,
@@ -62,18 +63,33 @@ def request_user(request):
 
 
 def get_bucket(name):
-    try:
-        # The Referer configuration joins in: a read checks it (buckets/referer.py);
-        # so do the owner's account settings (Block Public Access) and the logging
-        # configuration (buckets/access_logging.py records the request by it).
+    return get_bucket_and_current(name)[0]
+
+
+# get_bucket_and_current's "current version not looked up" (an access point's alias,
+# an invalid key): readable_object then looks it up itself.
+NOT_LOOKED_UP = object()
+
+
+def get_bucket_and_current(name, key=None):
+    """(bucket, the current version of `key` or None) in one query; the bucket with
+    what every request reads of it (buckets/bucket_lookup.py): its owner's account
+    settings (Block Public Access), its Referer configuration (buckets/referer.py)
+    and logging configuration (buckets/access_logging.py records the request by it).
+    The object is NOT_LOOKED_UP without a valid `key` or through an alias."""
+    if access_points.is_alias_form(name):  # an access point's alias
         buckets = Bucket.objects.select_related(
             "owner__oss_account", "referer_configuration", "logging_configuration"
         )
-        if access_points.is_alias_form(name):  # an access point's alias
-            return access_points.bucket_of_alias(buckets, name)
-        return buckets.get(name=name)
-    except Bucket.DoesNotExist:
-        raise errors.no_such_bucket(name) from None
+        try:
+            return access_points.bucket_of_alias(buckets, name), NOT_LOOKED_UP
+        except Bucket.DoesNotExist:
+            raise errors.no_such_bucket(name) from None
+    valid = key is not None and is_valid_key(key)
+    bucket, current = bucket_lookup.load(name, key if valid else None)
+    if bucket is None:
+        raise errors.no_such_bucket(name)
+    return bucket, current if valid else NOT_LOOKED_UP
 
 
 # -- may the request do it -------------------------------------------------------
@@ -166,12 +182,15 @@ def requested_version_id(request, bucket, key, version_id=ROUTED):
     return request.GET.get("versionId") if routed else None
 
 
-def _object_or_none(bucket, key, version_id=None):
-    """The current version of `key`, or with `version_id` that version (an older one,
-    perhaps a delete marker: buckets.versioning), or None."""
+def _object_or_none(bucket, key, version_id=None, current=NOT_LOOKED_UP):
+    """The current version of `key` (`current` when the bucket's query found it
+    already), or with `version_id` that version (an older one, perhaps a delete
+    marker: buckets.versioning), or None."""
     if not is_valid_key(key):
         return None
     if version_id is None:
+        if current is not NOT_LOOKED_UP:
+            return current
         return bucket.stored_objects.filter(key=key).first()
     versioning.check_version_id(version_id)
     return versioning.find_version(bucket, key, version_id)
@@ -184,14 +203,17 @@ def _checked_version(obj, key, version_id):
     return obj
 
 
-def readable_object(request, bucket, key, *, action=None, version_id=ROUTED):
+def readable_object(
+    request, bucket, key, *, action=None, version_id=ROUTED, current=NOT_LOOKED_UP
+):
     """The object `key` (None if there is none) once the request may read it: the
     object's own ACL, unless "default", decides instead of the bucket's. The key
     is checked after access: a denied request is AccessDenied whatever its key.
     `action`: the policy action when it is not the routed operation's (a copy's
-    source is read with oss:GetObject). With a versionId, that version."""
+    source is read with oss:GetObject). With a versionId, that version. `current`:
+    the current version when get_bucket_and_current found it."""
     version_id = requested_version_id(request, bucket, key, version_id)
-    obj = _object_or_none(bucket, key, version_id)
+    obj = _object_or_none(bucket, key, version_id, current)
     check_object_readable(request, bucket, obj, key=key, action=action)
     return _checked_version(obj, key, version_id)
 

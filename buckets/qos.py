@@ -20,6 +20,7 @@ stats, so no request reads the database for them.
 """
 
 import fcntl
+import functools
 import ipaddress
 import json
 import os
@@ -47,6 +48,13 @@ PIECE_SECONDS = 0.1
 # still moves on by all of it, so the next transfers wait their turn; the burst is
 # at most this long at the cap. (At the 10 Gbit/s default: objects up to ~312 MB.)
 UPFRONT_SECONDS = 0.25
+# A transfer the tightest cap passes within this long (1.25 MB at the default) is
+# added to a tally of the process, and the ledger is charged once the tally reaches
+# that much: a 1 KiB GET does not read and rewrite the account's file under its lock
+# (with every other worker waiting for it). The ledger still gets every byte, late
+# by at most this much per process; the request that fills the tally sleeps the
+# wait, so many small transfers still meet the cap.
+TALLY_SECONDS = 0.001
 MIN_PIECE_BYTES = 256 * 1024
 # A virtual clock further ahead than this is a clock jump, not traffic: reset.
 MAX_BACKLOG_SECONDS = 3600.0
@@ -91,7 +99,12 @@ class Caps:
 
 
 def account_caps():
-    return Caps(**settings.QOS_ACCOUNT_LIMITS)
+    return _account_caps(tuple(settings.QOS_ACCOUNT_LIMITS.items()))
+
+
+@functools.lru_cache(maxsize=8)
+def _account_caps(limits):
+    return Caps(**dict(limits))
 
 
 # -- validation: one place for every path that sets caps ----------------------------
@@ -168,11 +181,16 @@ def _generation_path():
 
 def _generation():
     """The generation file's path and time: a DATA_DIR of its own starts afresh."""
-    path = _generation_path()
+    path = _generation_file(str(settings.DATA_DIR))
     try:
         return path, os.stat(path).st_mtime_ns
     except FileNotFoundError:
         return path, 0
+
+
+@functools.lru_cache(maxsize=8)
+def _generation_file(data_dir):
+    return os.path.join(data_dir, "qos", "generation")
 
 
 def caps_changed():
@@ -324,8 +342,13 @@ def _parse(raw):
 
 def network_of(request):
     """intranet for a loopback or private client address, else extranet."""
+    return _network_of_address(request.META.get("REMOTE_ADDR", ""))
+
+
+@functools.lru_cache(maxsize=4096)
+def _network_of_address(text):
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(text)
     except ValueError:
         return "extranet"
     return "intranet" if address.is_loopback or address.is_private else "extranet"
@@ -449,19 +472,44 @@ class Shaper:
 def shaper_for(request, kind, length):
     """The Shaper of a transfer (`kind`: upload_bw or download_bw) of `length` bytes
     (None: unknown), or None when no cap applies or when the whole transfer was
-    charged here at once (the tightest cap passes it within UPFRONT_SECONDS: the sendfile path stays)."""
+    charged here at once (the tightest cap passes it within UPFRONT_SECONDS: the
+    sendfile path stays) or added to the process's tally (TALLY_SECONDS)."""
     limits = getattr(request, "oss_qos", None)
     caps = limits.of(kind) if limits is not None else []
     if not caps:
         return None
     if any(cap == 0 for _key, cap in caps):
         raise _forbidden(kind, limits.network)
+    if length is not None:
+        tally_bytes = min(cap for _key, cap in caps) * (
+            BYTES_PER_SECOND_PER_GBIT * TALLY_SECONDS
+        )
+        if length < tally_bytes:
+            length = _tallied(limits.owner_id, caps, length, tally_bytes)
+            if length is None:
+                return None
     shaper = Shaper(limits.owner_id, caps)
     if length is not None and length <= shaper.upfront:
         shaper.pending = length
         shaper.sleep(shaper.charge())
         return None
     return shaper
+
+
+_tallies = {}  # (owner id, caps) -> bytes not charged to the ledger yet
+_tallies_lock = threading.Lock()
+
+
+def _tallied(owner_id, caps, length, tally_bytes):
+    """Add `length` to the process's tally for these caps: None while the tally stays
+    under `tally_bytes`, else the whole tally, to be charged now."""
+    key = (owner_id, tuple(caps))
+    with _tallies_lock:
+        total = _tallies.pop(key, 0) + length
+        if total < tally_bytes:
+            _tallies[key] = total
+            return None
+    return total
 
 
 def shaped(chunks, shaper):

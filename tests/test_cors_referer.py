@@ -521,9 +521,9 @@ class TestActualRequests:
         self, site_cors, django_assert_num_queries
     ):
         client = Client()
-        with django_assert_num_queries(2):  # the bucket, the object
+        with django_assert_num_queries(1):  # the bucket and the object
             body_of(client.get("/alice-site/index.html"))
-        with django_assert_num_queries(3):  # and the CORS rules
+        with django_assert_num_queries(2):  # and the CORS rules
             body_of(
                 client.get(
                     "/alice-site/index.html", headers={"Origin": "http://a.example.com"}

@@ -144,10 +144,10 @@ def test_each_answer_has_its_own_request_id(client, hello):
     assert first != second
 
 
-def test_serving_a_public_object_anonymously_takes_two_queries(
+def test_serving_a_public_object_anonymously_takes_one_query(
     client, hello, django_assert_num_queries
 ):
-    with django_assert_num_queries(2):  # the bucket, then the object
+    with django_assert_num_queries(1):  # the bucket and the object in one SELECT
         response = client.get("/alice-public/hello.txt")
 
     assert body_of(response) == HELLO

@@ -454,3 +454,29 @@ def test_a_transfer_the_cap_passes_within_a_quarter_second_is_charged_whole(
     # The whole first transfer was charged: a piece charged now waits for it.
     paced.pending = paced.piece
     assert paced.charge() == pytest.approx(0.2, abs=0.05)
+
+
+def test_small_transfers_are_charged_together_once_they_add_up(settings, tmp_path):
+    """Under a millisecond's worth of the tightest cap, a transfer joins the process's
+    tally; the ledger is charged with the whole tally once it reaches that much."""
+    settings.DATA_DIR = tmp_path
+    qos._tallies.clear()  # another test's tally of the same caps
+    request = RequestFactory().get("/")
+    request.oss_qos = qos.RequestLimits(8, "intranet", {"download_bw": [("down", 1)]})
+    ledger = qos.Ledger(8)
+
+    def charged_seconds():
+        return ledger.update(lambda state, now: state.get("down", now) - now)
+
+    tally = 125_000  # a millisecond at 1 Gbit/s
+    for _ in range(tally // 1000 - 1):
+        assert qos.shaper_for(request, "download_bw", 1000) is None
+    assert charged_seconds() == 0  # nothing written yet
+
+    assert qos.shaper_for(request, "download_bw", 1000) is None  # fills the tally
+
+    assert charged_seconds() == pytest.approx(0.001, abs=0.0005)
+    # A transfer of another account starts its own tally.
+    request.oss_qos = qos.RequestLimits(9, "intranet", {"download_bw": [("down", 1)]})
+    assert qos.shaper_for(request, "download_bw", 1000) is None
+    assert qos._tallies[(9, (("down", 1),))] == 1000
