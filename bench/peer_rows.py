@@ -27,6 +27,7 @@ from bench.measure import (
     sequential,
 )
 from bench.scenarios import LARGE
+from bench.server_under_test import start_with_bucket
 
 SMALL_HIT = KIB
 WRK_CONNECTIONS = 16
@@ -40,8 +41,14 @@ RSS_LIMIT_MIB = 64
 
 HIT_SMALL_KEY = object_key(SMALL_HIT, "peer-hit-1k")
 HIT_LARGE_KEY = object_key(LARGE, "peer-hit-big")
+# A key of its own: the X-Accel-Redirect server mirrors it once into its DATA_DIR.
+HIT_LARGE_ACCEL_KEY = object_key(LARGE, "peer-hit-big-accel")
 # What the peers serve from disk (nginx static and bare Django): (key, size) pairs.
-PEER_OBJECTS = [(HIT_SMALL_KEY, SMALL_HIT), (HIT_LARGE_KEY, LARGE)]
+PEER_OBJECTS = [
+    (HIT_SMALL_KEY, SMALL_HIT),
+    (HIT_LARGE_KEY, LARGE),
+    (HIT_LARGE_ACCEL_KEY, LARGE),
+]
 
 
 @dataclass
@@ -89,8 +96,18 @@ def peer_rows(targets, plan, checks):
     measured["ttfb"] = ttfb_row(targets, plan, checks)
     measured["distinct"] = distinct_misses_row(targets, plan, checks)
     measured["hit large"] = hit_large_row(targets, plan, checks)
+    measured["hit large accel"] = hit_large_accel_row(targets, plan, checks)
     measured["miss large"], measured["rss"] = miss_large_rows(targets, plan, checks)
-    order = ["hit small", "hit large", "ttfb", "miss large", "distinct", "crowd", "rss"]
+    order = [
+        "hit small",
+        "hit large",
+        "hit large accel",
+        "ttfb",
+        "miss large",
+        "distinct",
+        "crowd",
+        "rss",
+    ]
     return [measured[name] for name in order], crowd_keys
 
 
@@ -271,16 +288,9 @@ def hit_large_row(targets, plan, checks):
             where,
             mirrored=mirrored,
         )
-    ours, nginx = [], []
-    for _ in range(plan.peer_large_rounds):
-        for name, target, times in (
-            ("us", targets.bucket, ours),
-            ("nginx sendfile", targets.nginx.static, nginx),
-        ):
-            progress(f"256 MiB hit: {name}")
-            fetched = transfer(target.url_for(key))
-            check_transfer(checks, fetched, key, LARGE, f"256 MiB hit from {name}")
-            times.append(fetched.total)
+    ours, nginx = alternate_large_hits(
+        checks, key, ("us", targets.bucket), targets.nginx.static, plan
+    )
     return PeerRow(
         "hit 256 MiB",
         mib_per_second(ours),
@@ -289,6 +299,59 @@ def hit_large_row(targets, plan, checks):
         "MiB/s",
         "≥ 0.9×",
     )
+
+
+def hit_large_accel_row(targets, plan, checks):
+    """256 MiB hits through nginx in front of our server in X-Accel-Redirect mode
+    (a second instance, on its own DATA_DIR), against nginx static."""
+    key, front = HIT_LARGE_ACCEL_KEY, targets.nginx.front
+    server = targets.nginx.front_server()
+    progress("256 MiB hit behind nginx (X-Accel-Redirect): starting our second server")
+    try:
+        start_with_bucket(server, targets.origin)
+        # The miss is streamed by gunicorn itself; nginx sends only the hits.
+        check_transfer(
+            checks,
+            transfer(f"{server.url}{front.prefix}/{key}"),
+            key,
+            LARGE,
+            "256 MiB miss (X-Accel-Redirect server)",
+            mirrored=True,
+        )
+        where = "256 MiB hit behind nginx (X-Accel-Redirect)"
+        fetched = transfer(front.url_for(key), digest=True)
+        check_transfer(checks, fetched, key, LARGE, where, mirrored=True)
+        # nginx's own Server header: the internal location answered, not gunicorn.
+        checks.expect(
+            fetched.headers.get("Server", "").startswith("nginx"),
+            f"{where}: sent by gunicorn, not by nginx",
+        )
+        ours, nginx = alternate_large_hits(
+            checks, key, ("us behind nginx", front), targets.nginx.static, plan
+        )
+    finally:
+        server.stop()
+    return PeerRow(
+        "hit 256 MiB behind nginx (X-Accel-Redirect)",
+        mib_per_second(ours),
+        mib_per_second(nginx),
+        "nginx sendfile",
+        "MiB/s",
+        "≥ 0.9×",
+    )
+
+
+def alternate_large_hits(checks, key, us, static, plan):
+    """Total seconds of `plan.peer_large_rounds` hits of `key` from `us` (name,
+    target) and from nginx static, one after the other."""
+    ours, nginx = [], []
+    for _ in range(plan.peer_large_rounds):
+        for (name, target), times in ((us, ours), (("nginx sendfile", static), nginx)):
+            progress(f"256 MiB hit: {name}")
+            fetched = transfer(target.url_for(key))
+            check_transfer(checks, fetched, key, LARGE, f"256 MiB hit from {name}")
+            times.append(fetched.total)
+    return ours, nginx
 
 
 def miss_large_rows(targets, plan, checks):

@@ -9,6 +9,7 @@ key means the same bytes everywhere.
 """
 
 import os
+import re
 import runpy
 import shutil
 import subprocess
@@ -18,13 +19,20 @@ from unittest import mock
 import requests
 
 from bench.loopback_origin import body_pieces
-from bench.server_under_test import WEB_THREADS, WEB_WORKERS
+from bench.server_under_test import (
+    ACCEL_REDIRECT_LOCATION,
+    BUCKET,
+    WEB_THREADS,
+    WEB_WORKERS,
+    accel_server,
+)
 from tests.origin_server import unused_port
 from tests.server_process import BIN, ROOT, sigterm_when_parent_dies, wait_until
 
 HERE = Path(__file__).resolve().parent
 NGINX_TEMPLATE = HERE / "nginx-peers.conf.template"
 GUNICORN_CONF = ROOT / "config" / "gunicorn.conf.py"
+DEPLOY_NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 # The settings that decide how gunicorn serves, copied from ours to the bare project.
 COPIED_SETTINGS = (
     "worker_class",
@@ -70,16 +78,22 @@ class Peer:
 
 class Nginx:
     """One nginx process holding both peers: `static` over the objects directory and
-    `mirror`, storing what it fetches from the origin under `mirror_root`."""
+    `mirror`, storing what it fetches from the origin under `mirror_root`; and `front`,
+    nginx in front of our server in X-Accel-Redirect mode (`front_server()`, started
+    by the row that measures it, on `front_data_dir`)."""
 
     def __init__(self, prefix, objects_dir, origin_netloc):
         self.prefix = Path(prefix)
         self.mirror_root = self.prefix / "mirror"
         self.mirror_root.mkdir()
         (self.prefix / "mirror-temp").mkdir()
+        (self.prefix / "front-temp").mkdir()
         static_port, mirror_port = unused_port(), unused_port()
+        front_port, self.front_upstream_port = unused_port(), unused_port()
+        self.front_data_dir = self.prefix / "front-data"
         self.static = Peer(f"http://127.0.0.1:{static_port}")
         self.mirror = Peer(f"http://127.0.0.1:{mirror_port}")
+        self.front = Peer(f"http://127.0.0.1:{front_port}", f"/{BUCKET}")
         self.conf = self.prefix / "nginx.conf"
         self.conf.write_text(
             fill(
@@ -95,9 +109,18 @@ class Nginx:
                 MIRROR_ROOT=str(self.mirror_root),
                 MIRROR_TEMP=str(self.prefix / "mirror-temp"),
                 ORIGIN=origin_netloc,
+                FRONT_PORT=str(front_port),
+                FRONT_UPSTREAM=f"127.0.0.1:{self.front_upstream_port}",
+                FRONT_OBJECTS=str(self.front_data_dir / "objects"),
+                ACCEL_LOCATION=ACCEL_REDIRECT_LOCATION,
+                RESTORED_HEADERS=restored_headers(),
             )
         )
         self.process = None
+
+    def front_server(self):
+        """Our server for `front` to proxy to (not started)."""
+        return accel_server(self.front_data_dir, self.front_upstream_port)
 
     def start(self):
         self.process = subprocess.Popen(
@@ -120,6 +143,17 @@ class Nginx:
     def version(self):
         result = subprocess.run([find_nginx(), "-v"], capture_output=True, text=True)
         return result.stderr.strip().split("/", 1)[-1]
+
+
+def restored_headers():
+    """deploy/nginx.conf's #accel add_header lines (the headers nginx drops on
+    X-Accel-Redirect and puts back from the product's answer), uncommented."""
+    lines = re.findall(
+        r"^\s*#accel\s+(add_header \S+\s+\$upstream_http_\w+;)$",
+        DEPLOY_NGINX_CONF.read_text(),
+        flags=re.MULTILINE,
+    )
+    return "\n".join(" " * 12 + line for line in lines)
 
 
 def fill(template, **fields):

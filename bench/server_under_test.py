@@ -8,6 +8,8 @@ from tests.server_process import GunicornServer, wait_until
 
 BUCKET = "bench-mirror"
 WEB_WORKERS, WEB_THREADS = 2, 32  # as `make run` serves (config/gunicorn.conf.py)
+# deploy/nginx.conf's internal location for X-Accel-Redirect mode.
+ACCEL_REDIRECT_LOCATION = "/_protected_objects/"
 
 SETUP_SCRIPT = """
 from django.contrib.auth import get_user_model
@@ -43,6 +45,14 @@ def bench_server(data_dir, **storage_environment):
         # The warm-up row's jobs run on a job worker beside gunicorn, as `make run` has.
         JOB_WORKERS="1",
         **{"OBJECT_STORAGE": "local", **storage_environment},
+    )
+
+
+def accel_server(data_dir, port):
+    """Our server in X-Accel-Redirect mode on `port`, not started yet: nginx's front
+    server (bench/nginx-peers.conf.template) sends the files its hits name."""
+    return bench_server(
+        data_dir, PORT=str(port), ACCEL_REDIRECT_LOCATION=ACCEL_REDIRECT_LOCATION
     )
 
 

@@ -11,7 +11,7 @@ from django.utils.http import (
     parse_http_date_safe,
 )
 
-from buckets import compression, errors, qos, traffic_limit
+from buckets import accel, compression, errors, qos, traffic_limit
 from buckets import envelope as sse_envelope
 from buckets.access_monitor import last_access_header
 from buckets.header_text import to_wire
@@ -172,17 +172,8 @@ def _object_response(request, obj, handle, as_attachment, link=None):
         headers["Content-Disposition"] = content_disposition_header(
             True, obj.name.rstrip("/") or "download"
         )
-    unconditional = _with_headers(HttpResponse(), headers)
-    _quote_bare_etags(request)
-    conditional = get_conditional_response(
-        request,
-        etag=obj.etag,
-        last_modified=int(last_modified(obj, link).timestamp()),
-        response=unconditional,
-    )
-    if conditional.status_code == 412:
-        raise errors.precondition_failed("If-Match/If-Unmodified-Since")
-    if conditional is not unconditional:
+    conditional = _conditional_answer(request, obj, link, headers)
+    if conditional is not None:
         if handle is not None:
             handle.close()
         return conditional  # 304 Not Modified, validators and caching headers kept
@@ -236,8 +227,7 @@ def _object_response(request, obj, handle, as_attachment, link=None):
         response._resource_closers.append(handle.close)
     else:
         # FileResponse hands the open file to the server's sendfile wrapper.
-        response = FileResponse(handle)
-        del response["Content-Disposition"]
+        response = _BlobFileResponse(handle)
     if byte_range:
         response["Content-Range"] = f"bytes {start}-{end}/{obj.size}"
     _with_headers(response, headers)
@@ -246,7 +236,42 @@ def _object_response(request, obj, handle, as_attachment, link=None):
         response["Vary"] = "Accept-Encoding"
     else:
         response["Content-Length"] = str(length)
-    return response
+    return accel.hand_to_front(request, response, obj, link)
+
+
+# The request headers that can make GET/HEAD answer 304 or 412.
+CONDITIONAL_HEADERS = (
+    "HTTP_IF_MATCH",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_UNMODIFIED_SINCE",
+)
+
+
+def _conditional_answer(request, obj, link, headers):
+    """The 304 (with the object's headers) the request's conditions call for, None
+    to answer in full; 412 is raised."""
+    if not any(name in request.META for name in CONDITIONAL_HEADERS):
+        return None
+    unconditional = _with_headers(HttpResponse(), headers)
+    _quote_bare_etags(request)
+    conditional = get_conditional_response(
+        request,
+        etag=obj.etag,
+        last_modified=int(last_modified(obj, link).timestamp()),
+        response=unconditional,
+    )
+    if conditional.status_code == 412:
+        raise errors.precondition_failed("If-Match/If-Unmodified-Since")
+    return None if conditional is unconditional else conditional
+
+
+class _BlobFileResponse(FileResponse):
+    """A FileResponse whose headers are all the object's (set by the caller): none
+    guessed from the blob file's name or measured from it."""
+
+    def set_headers(self, filelike):
+        pass
 
 
 def _with_headers(response, headers):

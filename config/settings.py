@@ -133,6 +133,16 @@ AWS_S3_ADDRESSING_STYLE = (
 OBJECT_STORAGE_ORPHAN_SECONDS = float(env_str("OBJECT_STORAGE_ORPHAN_SECONDS", "3600"))
 if OBJECT_STORAGE == "s3" and not AWS_STORAGE_BUCKET_NAME:
     raise ImproperlyConfigured("OBJECT_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
+# Behind nginx (deploy/nginx.conf, X-Accel-Redirect mode): a whole-object GET of a
+# local blob is answered with X-Accel-Redirect: <this><blob path> and nginx sends the
+# file. Empty (the default): gunicorn sends every byte itself (buckets/accel.py).
+ACCEL_REDIRECT_LOCATION = env_str("ACCEL_REDIRECT_LOCATION")
+if ACCEL_REDIRECT_LOCATION and not (
+    ACCEL_REDIRECT_LOCATION.startswith("/") and ACCEL_REDIRECT_LOCATION.endswith("/")
+):
+    raise ImproperlyConfigured(
+        "ACCEL_REDIRECT_LOCATION must look like /_protected_objects/"
+    )
 
 INSTALLED_APPS = [
     "django.contrib.auth",

@@ -25,7 +25,7 @@ HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]+\Z")
 MAX_HEADER_BYTES = 1024
 MAX_HEADERS_PER_LIST = 10
 
-FORBIDDEN_HEADER_PREFIXES = ("x-oss-", "oss-", "x-drs-", "proxy-")
+FORBIDDEN_HEADER_PREFIXES = ("x-oss-", "oss-", "x-drs-", "proxy-", "x-accel-")
 FORBIDDEN_HEADERS = {
     "content-length": "the origin's body sets its own length",
     "authorization": "credentials are never forwarded",
@@ -52,6 +52,9 @@ _PREFIX_REASONS = {
     "oss-": "headers starting with oss- are reserved by OSS",
     "x-drs-": "headers starting with x-drs- are reserved by OSS",
     "proxy-": "proxy-* headers are hop-by-hop",
+    # Behind nginx in X-Accel-Redirect mode (buckets/accel.py) nginx obeys them on
+    # any answer: a rule's return header must not send it to another file.
+    "x-accel-": "X-Accel-* headers are instructions to the front server",
 }
 
 # Signature and presign parameters are the client's credentials, never the origin's business.

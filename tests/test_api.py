@@ -1417,6 +1417,7 @@ def test_every_advanced_mirror_field_round_trips(api, bucket):
         ({"alternates": [[1, "https://b.example.com/"]] * 2}, "alternates", "used more than once"),
         ({"transparent_codes": [200]}, "transparent_codes", "not an error status"),
         ({"return_headers": [["Content-Length", "1"]]}, "return_headers", "cannot be transmitted"),
+        ({"return_headers": [["X-Accel-Redirect", "/_protected_objects/x"]]}, "return_headers", "instructions to the front server"),
         ({"send_sni": False}, "send_sni", "MirrorSNI false"),
         ({"proxy_only": True, "save_origin_meta": True}, "proxy_only", "saves nothing"),
     ],

@@ -601,6 +601,7 @@ def test_ordinary_headers_are_allowed(name):
         ("oss-foo", "headers starting with oss- are reserved by OSS"),
         ("x-drs-bar", "headers starting with x-drs- are reserved by OSS"),
         ("Proxy-Authorization", "proxy-* headers are hop-by-hop"),
+        ("X-Accel-Redirect", "X-Accel-* headers are instructions to the front server"),
         ("Content-Length", "the origin's body sets its own length"),
         ("Authorization", "credentials are never forwarded"),
         ("authorization2", "credentials are never forwarded"),

@@ -155,6 +155,10 @@ FORBIDDEN = [
         "x-drs-bar",
         "x-drs-bar cannot be transmitted: headers starting with x-drs- are reserved by OSS.",
     ),
+    (
+        "X-Accel-Redirect",
+        "X-Accel-Redirect cannot be transmitted: X-Accel-* headers are instructions to the front server.",
+    ),
     ("Host", "Host cannot be transmitted: the Host is always the origin's."),
     ("Connection", "Connection cannot be transmitted: it is a hop-by-hop header."),
     (

@@ -62,30 +62,43 @@ def install_nginx():
     return find_nginx() or pytest.skip("nginx is not on PATH after .ci/install-nginx")
 
 
-def render_nginx_conf(prefix, listen, upstream):
+def render_nginx_conf(prefix, listen, upstream, object_dir=None):
+    """The sample configuration as README says to fill it in; with `object_dir`
+    (DATA_DIR/objects), in X-Accel-Redirect mode (README's sed command)."""
     text = TEMPLATE.read_text()
+    if object_dir is not None:
+        text = with_accel_lines(text)
     for placeholder, value in {
         "@PREFIX@": str(prefix),
         "@LISTEN@": listen,
         "@SERVER_NAME@": f"{OSS_DOMAIN} *.{OSS_DOMAIN}",
         "@UPSTREAM@": upstream,
+        "@OBJECT_STORAGE_DIR@": str(object_dir or "/nonexistent"),
     }.items():
         text = text.replace(placeholder, value)
     assert not re.search(r"@[A-Z_]+@", text), "a placeholder was left unrendered"
     return text
 
 
+def with_accel_lines(text):
+    """sed -e '/#plain$/d' -e 's/#accel //', as README's X-Accel-Redirect section says."""
+    lines = [line for line in text.splitlines() if not line.endswith("#plain")]
+    return "\n".join(line.replace("#accel ", "", 1) for line in lines) + "\n"
+
+
 class NginxServer:
     """nginx in the foreground from the rendered sample configuration."""
 
-    def __init__(self, executable, prefix, upstream):
+    def __init__(self, executable, prefix, upstream, object_dir=None):
         self.executable = executable
         self.prefix = Path(prefix)
         self.port = unused_port()
         (self.prefix / "logs").mkdir(parents=True)
         self.conf = self.prefix / "nginx.conf"
         self.conf.write_text(
-            render_nginx_conf(self.prefix, f"127.0.0.1:{self.port}", upstream)
+            render_nginx_conf(
+                self.prefix, f"127.0.0.1:{self.port}", upstream, object_dir
+            )
         )
         self.process = None
 
