@@ -75,9 +75,16 @@ class FlightOutcomes:
         return outcome if outcome and outcome.get("at", 0) >= since else None
 
 
+_made_dirs = set()
+
+
 def _locks_dir():
+    """DATA_DIR/locks, created once per process (a mkdir per miss cost a syscall and
+    an exception; the sweep never removes the directory)."""
     path = settings.DATA_DIR / "locks"
-    path.mkdir(parents=True, exist_ok=True)
+    if path not in _made_dirs:
+        path.mkdir(parents=True, exist_ok=True)
+        _made_dirs.add(path)
     return path
 
 
@@ -95,7 +102,7 @@ class KeyFlight(FlightOutcomes):
         """Block until this request holds the key; False if `timeout` seconds pass first."""
         deadline = time.monotonic() + timeout
         while True:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = self._open()
             if not self._lock(fd, deadline):
                 os.close(fd)
                 return False
@@ -106,6 +113,14 @@ class KeyFlight(FlightOutcomes):
             self._seen_outcome = _read_outcome(fd) or self._seen_outcome
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+    def _open(self):
+        try:
+            return os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:  # DATA_DIR/locks removed by hand: make it again
+            _made_dirs.discard(self.lock_path.parent)
+            _locks_dir()
+            return os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
 
     def _lock(self, fd, deadline):
         pause = POLL_SECONDS[0]

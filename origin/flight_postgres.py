@@ -87,9 +87,12 @@ def _lock(connection, lock_id, timeout):
     """Wait up to `timeout` s for the lock. Returns the database clock minus ours
     (outcome times are the database's), or None if the wait timed out."""
     asked_at = time.time()
-    if timeout <= 0:  # lock_timeout 0 would mean "wait forever": just try
-        locked, database_time = connection.execute(TRY_LOCK, [lock_id]).fetchone()
-        return float(database_time) - asked_at if locked else None
+    # Uncontended (most keys), one round trip takes it; the timed wait below costs three.
+    locked, database_time = connection.execute(TRY_LOCK, [lock_id]).fetchone()
+    if locked:
+        return float(database_time) - asked_at
+    if timeout <= 0:  # lock_timeout 0 would mean "wait forever": trying was all
+        return None
     try:
         with connection.transaction():  # SET LOCAL: the next wait sets its own
             connection.execute(

@@ -23,6 +23,7 @@ from buckets.storage import (
     ObjectWriter,
     commit_object,
     ensure_room_for,
+    key_exists,
 )
 from origin import fetch, origin_auth, protection
 from origin.flight import FetchSlot, key_flight
@@ -69,6 +70,7 @@ def _range_on_the_stream(range_header, length):
 
 
 _CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f]")
+UPLOAD_KEPT = "The object was uploaded while it was being fetched; the upload was kept."
 TRANSPARENT_BODY_BYTES = 64 * 1024
 MAX_USER_META_BYTES = 8 * 1024  # as PutObject allows
 USER_META_PREFIXES = ("x-amz-meta-", "x-oss-meta-")  # later wins: x-oss-meta-*
@@ -133,6 +135,7 @@ class MirrorFetch:
         # it only if it still has the same bytes when the new ones are complete.
         self.replacing = replacing
         self.logged = None  # (outcome, message, failed) of this fetch, once logged
+        self.logged_with_object = False  # its entry committed with the object's row
         self.bucket = bucket
         self.key = key
         self.decision = decision
@@ -158,9 +161,8 @@ class MirrorFetch:
             ).response(self.request)
         handed_over = False
         try:
-            existing = self.bucket.stored_objects.filter(key=self.key).first()
-            if existing is not None and self.replacing is None:
-                # a fetch we waited for saved it
+            existing = self._saved_meanwhile()
+            if existing is not None:  # a fetch we waited for saved it
                 return serve_object(self.request, existing)
             earlier = self.flight.outcome_since(waiting_since)
             if earlier is not None:
@@ -181,6 +183,14 @@ class MirrorFetch:
         finally:
             if not handed_over:
                 self.release()
+
+    def _saved_meanwhile(self):
+        """The object a fetch we waited for saved, if any (a refresh fetches anyway).
+        Usually there is none: a plain EXISTS says so for less than compiling the
+        SELECT of the whole row would cost."""
+        if self.replacing is not None or not key_exists(self.bucket, self.key):
+            return None
+        return self.bucket.stored_objects.filter(key=self.key).first()
 
     def release(self):
         self.guard.release()
@@ -449,6 +459,32 @@ class MirrorFetch:
 
     def _log(self, outcome, *, bytes_received=0, message="", failed=False):
         """Record the fetch; the log must never break or hold up the answer."""
+        if self.logged_with_object:
+            return  # its entry committed with the saved object's row
+        self._note(outcome, message, failed)
+        try:
+            self._fetch_log_entry(outcome, bytes_received, message).save()
+        except Exception:
+            logger.exception("could not record the origin fetch of %s", self.origin_url)
+
+    def log_with_object(self, row, bytes_received):
+        """commit_object's on_row: the entry of a fetch that saved `row` (or found an
+        upload there), written in the object's own transaction, so a saved mirror
+        costs one write transaction and its entry commits with the row or not at
+        all. Returns (outcome, message) for note_logged_with_object."""
+        if row.mirrored:
+            outcome, message = OriginFetch.Outcome.SAVED, ""
+        else:  # commit_object kept an object uploaded while we fetched
+            outcome, message = OriginFetch.Outcome.NOT_SAVED, UPLOAD_KEPT
+        self._fetch_log_entry(outcome, bytes_received, message).save()
+        return outcome, message
+
+    def note_logged_with_object(self, outcome, message):
+        """The object and its entry have committed: note the outcome, write nothing more."""
+        self._note(outcome, message, failed=False)
+        self.logged_with_object = True
+
+    def _note(self, outcome, message, failed):
         self.guard.record(outcome)
         self.logged = (outcome, message, failed)
         if failed:
@@ -460,21 +496,20 @@ class MirrorFetch:
                 self.origin_url,
                 message,
             )
-        try:
-            OriginFetch.objects.create(
-                bucket=self.bucket,
-                rule_id=self.rule.rule_id,
-                rule_position=self.rule.position,
-                key=self.key,
-                origin_url=self.origin_url[:4096],
-                status_code=self.status,
-                bytes_received=bytes_received,
-                duration_ms=int((time.monotonic() - self.started) * 1000),
-                outcome=outcome,
-                message=message[:1024],
-            )
-        except Exception:
-            logger.exception("could not record the origin fetch of %s", self.origin_url)
+
+    def _fetch_log_entry(self, outcome, bytes_received, message):
+        return OriginFetch(
+            bucket=self.bucket,
+            rule_id=self.rule.rule_id,
+            rule_position=self.rule.position,
+            key=self.key,
+            origin_url=self.origin_url[:4096],
+            status_code=self.status,
+            bytes_received=bytes_received,
+            duration_ms=int((time.monotonic() - self.started) * 1000),
+            outcome=outcome,
+            message=message[:1024],
+        )
 
 
 class MirrorTransfer:
@@ -486,7 +521,13 @@ class MirrorTransfer:
         self.origin = origin
         # MirrorProxyPass: the bytes only pass through, nothing is written.
         self.proxy_only = mirror.rule.proxy_only
-        self.writer = _PassThrough() if self.proxy_only else ObjectWriter()
+        self.writer = (
+            _PassThrough()
+            if self.proxy_only
+            # Hashed by a thread of its own while this one streams.
+            else ObjectWriter(hash_in_background=True)
+        )
+        self.expected_size = origin.content_length  # None: the origin did not say
         self.finished = False
         self.truncated = False  # the origin sent less than its Content-Length
         self.failure = None  # the OssError for a client still waiting for an answer
@@ -512,7 +553,7 @@ class MirrorTransfer:
         held = b""
         try:
             for chunk in self._read():
-                ready, held = (held + chunk)[:-1], chunk[-1:]
+                ready, held = self._all_but_last_byte(held, chunk)
                 if not ready:
                     continue
                 try:
@@ -529,6 +570,15 @@ class MirrorTransfer:
             raise MirrorInterrupted(self.failure.message)
         if held:
             yield held
+
+    def _all_but_last_byte(self, held, chunk):
+        """(bytes to send now, byte held back) after `chunk`. A chunk that cannot hold
+        the body's last byte (the origin's Content-Length says more follow) goes out as
+        it is, uncopied; otherwise its last byte waits for the commit."""
+        expected = self.expected_size
+        if not held and expected is not None and self.writer.size < expected:
+            return chunk, b""
+        return b"".join((held, memoryview(chunk)[:-1])), chunk[-1:]
 
     def _stream_range(self, start, end):
         """A Range on a cold miss: bytes start..end go out as soon as they arrive and the
@@ -605,6 +655,7 @@ class MirrorTransfer:
                     ),
                     outcome=OriginFetch.Outcome.NOT_SAVED,
                 )
+        logged = []  # (outcome, message) of each try; the last one committed
         try:
             saved = commit_object(
                 mirror.bucket,
@@ -616,6 +667,9 @@ class MirrorTransfer:
                 expect_blob=mirror.replacing.blob if mirror.replacing else None,
                 unless_deleted_since=mirror.missing_since,
                 last_modified=mirror.fetched_at,
+                on_row=lambda row: logged.append(
+                    mirror.log_with_object(row, self.writer.size)
+                ),
             )
         except ObjectChanged:  # commit_object already removed the bytes
             self.failure = errors.no_such_key(mirror.key)  # the delete wins
@@ -630,13 +684,8 @@ class MirrorTransfer:
             self._abandon_after(error)
             return None
         mirror.flight.clear_outcome()  # waiters will find the object
-        if saved.mirrored:
-            self._finish(OriginFetch.Outcome.SAVED, "")
-        else:  # commit_object kept an object uploaded while we fetched
-            self._finish(
-                OriginFetch.Outcome.NOT_SAVED,
-                "The object was uploaded while it was being fetched; the upload was kept.",
-            )
+        mirror.note_logged_with_object(*logged[-1])
+        self._finish(*logged[-1])
         return saved
 
     def _abandon(self, failure, outcome=OriginFetch.Outcome.FAILED, message=None):
