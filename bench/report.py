@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.measure import KIB, MIB
 from bench.scenarios import LARGE, SINGLE_FLIGHT_CLIENTS, SLOW_ORIGIN_MS
-from bench.server_under_test import WEB_THREADS, WEB_WORKERS
+from bench.server_under_test import BENCH_ACCOUNT_GBIT, WEB_THREADS, WEB_WORKERS
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -140,7 +140,8 @@ def machine_facts():
         f"memory: {memory / 1024**3:.1f} GiB",
         f"Python {platform.python_version()} on {platform.system()} {platform.release()}",
         versions,
-        f"server: gunicorn gthread, {WEB_WORKERS} workers × {WEB_THREADS} threads, SQLite in a temporary DATA_DIR",
+        f"server: gunicorn gthread, {WEB_WORKERS} workers × {WEB_THREADS} threads, SQLite in a temporary DATA_DIR, "
+        f"account bandwidth caps {BENCH_ACCOUNT_GBIT} Gbit/s (charged on every transfer; the default 10 Gbit/s, OSS's, is below loopback nginx)",
         "origin: a threaded http.server in its own process on 127.0.0.1, bodies generated from memory",
     ]
 
