@@ -5,15 +5,14 @@ fetch) leaves no row, no blob, no temporary file and no hashing thread."""
 
 import hashlib
 import random
-import threading
 
-import oss2
 import pytest
 
 from buckets.models import StoredObject
 from buckets.storage import BACKGROUND_AFTER_BYTES, open_blob
 from origin.mirroring import MirrorInterrupted
 from origin.models import OriginFetch
+from tests.digests import digest_threads, oss2_crc
 from tests.oss_responses import body_of
 from tests.signing import content_md5
 
@@ -25,14 +24,17 @@ BODY = random.Random(14).randbytes(3 * MIB + 5)
 assert len(BODY) > BACKGROUND_AFTER_BYTES
 
 
-def oss2_crc(data):
-    crc = oss2.utils.Crc64(0)
-    crc.update(data)
-    return str(crc.crc)
-
-
-def digest_threads():
-    return [t for t in threading.enumerate() if t.name == "object-digests"]
+def assert_saved_whole(settings):
+    """BODY is the one object, with its digests, and nothing is left behind."""
+    saved = StoredObject.objects.get()
+    assert (saved.size, saved.md5, saved.crc64) == (
+        len(BODY),
+        hashlib.md5(BODY).hexdigest(),
+        oss2_crc(BODY),
+    )
+    assert saved_bytes(saved) == BODY
+    assert list(settings.OBJECT_TMP_DIR.iterdir()) == []
+    assert digest_threads() == []
 
 
 def assert_nothing_saved(settings):
@@ -56,15 +58,7 @@ def test_a_large_mirror_is_saved_with_its_md5_and_crc64(
     response = alice_client.get("/alice-bucket/big.bin")
 
     assert body_of(response) == BODY
-    saved = StoredObject.objects.get()
-    assert (saved.size, saved.md5, saved.crc64) == (
-        len(BODY),
-        hashlib.md5(BODY).hexdigest(),
-        oss2_crc(BODY),
-    )
-    assert saved_bytes(saved) == BODY
-    assert list(settings.OBJECT_TMP_DIR.iterdir()) == []
-    assert digest_threads() == []
+    assert_saved_whole(settings)
 
 
 def test_the_last_byte_goes_out_after_the_commit_and_the_rest_as_it_came(
@@ -86,7 +80,7 @@ def test_the_last_byte_goes_out_after_the_commit_and_the_rest_as_it_came(
 
 
 def test_a_large_chunked_mirror_is_saved_whole(
-    alice_client, bucket, origin_server, mirror_rule
+    alice_client, bucket, origin_server, mirror_rule, settings
 ):
     origin_server.route("/chunked.bin", body=BODY, chunked=True)
     mirror_rule()
@@ -95,12 +89,7 @@ def test_a_large_chunked_mirror_is_saved_whole(
 
     assert "Content-Length" not in response
     assert body_of(response) == BODY
-    saved = StoredObject.objects.get()
-    assert (saved.size, saved.md5, saved.crc64) == (
-        len(BODY),
-        hashlib.md5(BODY).hexdigest(),
-        oss2_crc(BODY),
-    )
+    assert_saved_whole(settings)
 
 
 def test_a_large_truncated_origin_cuts_the_client_and_saves_nothing(
@@ -146,15 +135,7 @@ def test_a_client_that_leaves_a_large_mirror_still_gets_it_saved_whole(
 
     response.close()  # what the server does when the client goes away
 
-    saved = StoredObject.objects.get()
-    assert (saved.size, saved.md5, saved.crc64) == (
-        len(BODY),
-        hashlib.md5(BODY).hexdigest(),
-        oss2_crc(BODY),
-    )
-    assert saved_bytes(saved) == BODY
-    assert list(settings.OBJECT_TMP_DIR.iterdir()) == []
-    assert digest_threads() == []
+    assert_saved_whole(settings)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -6,13 +6,12 @@ import errno
 import hashlib
 import random
 import subprocess
-import threading
 
-import oss2
 import pytest
 
 from buckets import storage
 from buckets.storage import ObjectWriter
+from tests.digests import digest_threads, oss2_crc
 
 MIB = 1024 * 1024
 
@@ -27,16 +26,6 @@ def body_in_pieces(size, seed=1):
         pieces.append(body[start:end])
         start = end
     return body, pieces
-
-
-def oss2_crc(data):
-    crc = oss2.utils.Crc64(0)
-    crc.update(data)
-    return str(crc.crc)
-
-
-def digest_threads():
-    return [t for t in threading.enumerate() if t.name == "object-digests"]
 
 
 def test_a_large_object_hashed_in_the_background_has_the_inline_digests(settings):
