@@ -28,8 +28,9 @@ DATABASE = "default"
 
 
 @dataclass(frozen=True)
-class _Table:
-    """One model's columns in the SELECT: where they start and how to convert them."""
+class Table:
+    """One model's columns in a hand-built SELECT: where they start in the row and
+    how to convert them (also used by origin's rule cache)."""
 
     model: type
     start: int
@@ -51,15 +52,18 @@ class _Table:
 @dataclass(frozen=True)
 class _Select:
     sql: str
-    bucket: _Table
-    owner: _Table
-    account: _Table
-    referer: _Table
-    logging: _Table
-    current: _Table | None
+    bucket: Table
+    owner: Table
+    account: Table
+    referer: Table
+    logging: Table
+    current: Table | None
 
 
-def _table(model, alias, start, connection):
+def table(model, alias, start=0):
+    """The Table of `model`'s concrete fields, selected as `alias`.<column>, from
+    column `start` of the row."""
+    connection = connections[DATABASE]
     fields = model._meta.concrete_fields
     converters = []
     for index, field in enumerate(fields):
@@ -70,7 +74,7 @@ def _table(model, alias, start, connection):
         if steps:
             converters.append((index, tuple((step, expression) for step in steps)))
     attnames = tuple(field.attname for field in fields)
-    return _Table(
+    return Table(
         model,
         start,
         attnames,
@@ -79,17 +83,25 @@ def _table(model, alias, start, connection):
     )
 
 
-def _columns(table, alias, quote):
-    return [
-        f"{alias}.{quote(field.column)}" for field in table.model._meta.concrete_fields
-    ]
+def columns(model, alias):
+    """`alias`.<column> of each of `model`'s concrete fields, quoted, in Table's order."""
+    quote = connections[DATABASE].ops.quote_name
+    return [f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields]
+
+
+def quoted_table(model):
+    return connections[DATABASE].ops.quote_name(model._meta.db_table)
+
+
+def quoted_column(model, field_name):
+    return connections[DATABASE].ops.quote_name(
+        model._meta.get_field(field_name).column
+    )
 
 
 @functools.cache
 def _select(vendor, with_object):
     """The SELECT (by name, and by key when `with_object`) and how to read its row."""
-    connection = connections[DATABASE]
-    quote = connection.ops.quote_name
     models = [
         ("b", Bucket),
         ("u", get_user_model()),
@@ -99,22 +111,12 @@ def _select(vendor, with_object):
     ] + ([("o", StoredObject)] if with_object else [])
     tables, start = [], 0
     for alias, model in models:
-        tables.append(_table(model, alias, start, connection))
+        tables.append(table(model, alias, start))
         start += len(tables[-1].attnames)
-    columns = [
-        column
-        for (alias, _model), table in zip(models, tables, strict=True)
-        for column in _columns(table, alias, quote)
-    ]
-
-    def table_of(model):
-        return quote(model._meta.db_table)
-
-    def column(model, name):
-        return quote(model._meta.get_field(name).column)
-
+    selected = [column for alias, model in models for column in columns(model, alias)]
+    table_of, column = quoted_table, quoted_column
     sql = (
-        f"SELECT {', '.join(columns)} FROM {table_of(Bucket)} b"
+        f"SELECT {', '.join(selected)} FROM {table_of(Bucket)} b"
         f" INNER JOIN {table_of(get_user_model())} u"
         f" ON u.{column(get_user_model(), 'id')} = b.{column(Bucket, 'owner')}"
         f" LEFT JOIN {table_of(AccountSettings)} a"

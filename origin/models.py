@@ -13,10 +13,11 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models.functions import Now
 from django.utils.text import capfirst
 
+from buckets import bucket_lookup
 from buckets.errors import OssError
 from buckets.models import Bucket, seal_secret
 from buckets.tagging import object_tags
@@ -48,9 +49,43 @@ def _list_field():
 class BackToOriginRuleQuerySet(models.QuerySet):
     def engine_rules(self, bucket):
         """The bucket's rules as engine dataclasses, in evaluation order, in one query."""
-        return tuple(
-            rule.to_engine() for rule in self.filter(bucket=bucket).order_by("position")
-        )
+        return _engine_rules_of(bucket.pk)
+
+
+# bucket id -> (its rule rows as last read, their engine rules). An engine rule is
+# immutable and made from its row alone, so rows equal to the last ones give the
+# same rules: a miss reads the rows (one plain SELECT, no ORM query compiler) but
+# builds models and engine rules only when they changed.
+_ENGINE_RULES = {}
+_ENGINE_RULES_MAX_BUCKETS = 10_000
+
+
+def _engine_rules_of(bucket_id):
+    reader, sql = _rules_select(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [bucket_id])
+        rows = tuple(cursor.fetchall())
+    cached = _ENGINE_RULES.get(bucket_id)
+    if cached is not None and cached[0] == rows:
+        return cached[1]
+    rules = tuple(reader.instance(row).to_engine() for row in rows)
+    if len(_ENGINE_RULES) >= _ENGINE_RULES_MAX_BUCKETS:
+        _ENGINE_RULES.clear()
+    _ENGINE_RULES[bucket_id] = (rows, rules)
+    return rules
+
+
+@functools.cache
+def _rules_select(vendor):
+    """(how to read a rule row, the SELECT of a bucket's rules in position order)."""
+    rule = BackToOriginRule
+    sql = (
+        f"SELECT {', '.join(bucket_lookup.columns(rule, 'r'))}"
+        f" FROM {bucket_lookup.quoted_table(rule)} r"
+        f" WHERE r.{bucket_lookup.quoted_column(rule, 'bucket')} = %s"
+        f" ORDER BY r.{bucket_lookup.quoted_column(rule, 'position')}"
+    )
+    return bucket_lookup.table(rule, "r"), sql
 
 
 class BackToOriginRule(models.Model):

@@ -979,6 +979,61 @@ def test_engine_rules_come_in_position_order_in_one_query(
     ]
 
 
+def test_engine_rules_are_reused_while_their_rows_are_unchanged(bucket, three_rules):
+    first = BackToOriginRule.objects.engine_rules(bucket)
+
+    assert BackToOriginRule.objects.engine_rules(bucket) is first
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda rules: rules[2].move(-1), id="moved"),
+        pytest.param(lambda rules: rules[0].clear(), id="cleared"),
+        pytest.param(
+            lambda rules: BackToOriginRule.objects.filter(pk=rules[1].pk).update(
+                host="changed.example.com"
+            ),
+            id="edited without save()",
+        ),
+        pytest.param(
+            lambda rules: BackToOriginRule.objects.filter(pk=rules[1].pk).update(
+                set_headers=[["X-New", "1"]]
+            ),
+            id="a JSON field edited",
+        ),
+        pytest.param(
+            lambda rules: save_rule(rules[0].bucket, key_prefix="d/"), id="added"
+        ),
+    ],
+)
+def test_any_change_to_the_rows_rebuilds_the_engine_rules(bucket, three_rules, change):
+    before = BackToOriginRule.objects.engine_rules(bucket)
+
+    change(three_rules)
+
+    after = BackToOriginRule.objects.engine_rules(bucket)
+    expected = tuple(
+        rule.to_engine()
+        for rule in BackToOriginRule.objects.filter(bucket=bucket).order_by("position")
+    )
+    assert after == expected
+    assert after != before
+
+
+def test_the_engine_rules_of_two_buckets_are_kept_apart(bucket, public_bucket):
+    save_rule(bucket, key_prefix="mine/")
+    save_rule(public_bucket, key_prefix="theirs/")
+
+    for _ in range(2):
+        assert [
+            r.key_prefix for r in BackToOriginRule.objects.engine_rules(bucket)
+        ] == ["mine/"]
+        assert [
+            r.key_prefix for r in BackToOriginRule.objects.engine_rules(public_bucket)
+        ] == ["theirs/"]
+
+
 def test_engine_rules_only_hold_the_buckets_own_rules(bucket, public_bucket):
     save_rule(public_bucket, key_prefix="other/")
     assert BackToOriginRule.objects.engine_rules(bucket) == ()
