@@ -25,6 +25,9 @@ from buckets.models import (
 )
 
 DATABASE = "default"
+# What load() joins to the bucket, as select_related names it (an access point's
+# alias is resolved through the ORM with these).
+RELATED = ("owner__oss_account", "referer_configuration", "logging_configuration")
 
 
 @dataclass(frozen=True)
@@ -179,3 +182,29 @@ def load(name, key=None):
         if current is not None:
             _cache(StoredObject, "bucket", current, bucket)
     return bucket, current
+
+
+@functools.cache
+def _current_select(vendor):
+    reader = table(StoredObject, "o")
+    sql = (
+        f"SELECT {', '.join(columns(StoredObject, 'o'))}"
+        f" FROM {quoted_table(StoredObject)} o"
+        f" WHERE o.{quoted_column(StoredObject, 'bucket')} = %s"
+        f" AND o.{quoted_column(StoredObject, 'key')} = %s"
+    )
+    return reader, sql
+
+
+def current_version(bucket, key):
+    """The current version of `key` in `bucket` (None: there is none), as
+    bucket.stored_objects.filter(key=key).first() finds it, in one plain SELECT."""
+    connection = connections[DATABASE]
+    reader, sql = _current_select(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [bucket.pk, key])
+        row = cursor.fetchone()
+    current = reader.instance(row) if row is not None else None
+    if current is not None:
+        _cache(StoredObject, "bucket", current, bucket)
+    return current

@@ -78,9 +78,7 @@ def get_bucket_and_current(name, key=None):
     and logging configuration (buckets/access_logging.py records the request by it).
     The object is NOT_LOOKED_UP without a valid `key` or through an alias."""
     if access_points.is_alias_form(name):  # an access point's alias
-        buckets = Bucket.objects.select_related(
-            "owner__oss_account", "referer_configuration", "logging_configuration"
-        )
+        buckets = Bucket.objects.select_related(*bucket_lookup.RELATED)
         try:
             return access_points.bucket_of_alias(buckets, name), NOT_LOOKED_UP
         except Bucket.DoesNotExist:

@@ -176,21 +176,23 @@ def _qos_dir():
 
 
 def _generation_path():
-    return _qos_dir() / "generation"
-
-
-def _generation():
-    """The generation file's path and time: a DATA_DIR of its own starts afresh."""
-    path = _generation_file(str(settings.DATA_DIR))
-    try:
-        return path, os.stat(path).st_mtime_ns
-    except FileNotFoundError:
-        return path, 0
+    """DATA_DIR/qos/generation, as a string built once per DATA_DIR: every request
+    stats it."""
+    return _generation_file(str(settings.DATA_DIR))
 
 
 @functools.lru_cache(maxsize=8)
 def _generation_file(data_dir):
     return os.path.join(data_dir, "qos", "generation")
+
+
+def _generation():
+    """The generation file's path and time: a DATA_DIR of its own starts afresh."""
+    path = _generation_path()
+    try:
+        return path, os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return path, 0
 
 
 def caps_changed():
@@ -200,8 +202,9 @@ def caps_changed():
 
 def _touch_generation():
     path = _generation_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a"):
+        pass
     os.utime(path, ns=(time.time_ns(), time.time_ns()))
 
 

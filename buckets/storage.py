@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from buckets import blob_store, quota, versioning, worm, writeback
+from buckets import blob_store, bucket_lookup, quota, versioning, worm, writeback
 from buckets import envelope as sse_envelope
 from buckets.checksums import crc64_ecma
 from buckets.models import DeletedKey, ObjectVersion, StoredObject
@@ -409,25 +409,27 @@ def _write_row(bucket, key, fields, *, replace, expect_blob, unless_deleted_sinc
     return existing, old_blobs
 
 
-def key_exists(bucket, key):
-    """Whether `key` has a current object: one plain query, none of the ORM's work."""
-    return _key_state(bucket, key, None)[0]
-
-
 def _key_state(bucket, key, deleted_since):
     """(whether the key has a current row, whether it was deleted at or after
     `deleted_since`) in one plain query. It runs while SQLite's writer lock is held:
     the two ORM queries it replaces spent over a millisecond compiling SQL there."""
-    quote = connection.ops.quote_name
-    where = f"{quote('bucket_id')} = %s AND {quote('key')} = %s"
+
+    def key_of(model):
+        return (
+            f"{bucket_lookup.quoted_column(model, 'bucket')} = %s"
+            f" AND {bucket_lookup.quoted_column(model, 'key')} = %s"
+        )
+
     checks = [
-        f"EXISTS (SELECT 1 FROM {quote(StoredObject._meta.db_table)} WHERE {where})"
+        f"EXISTS (SELECT 1 FROM {bucket_lookup.quoted_table(StoredObject)}"
+        f" WHERE {key_of(StoredObject)})"
     ]
     params = [bucket.pk, key]
     if deleted_since is not None:
         checks.append(
-            f"EXISTS (SELECT 1 FROM {quote(DeletedKey._meta.db_table)} WHERE {where}"
-            f" AND {quote('deleted_at')} >= %s)"
+            f"EXISTS (SELECT 1 FROM {bucket_lookup.quoted_table(DeletedKey)}"
+            f" WHERE {key_of(DeletedKey)}"
+            f" AND {bucket_lookup.quoted_column(DeletedKey, 'deleted_at')} >= %s)"
         )
         params += [
             bucket.pk,

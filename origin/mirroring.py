@@ -13,7 +13,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import http_date
 
-from buckets import errors
+from buckets import bucket_lookup, errors
 from buckets.header_text import from_wire, to_wire
 from buckets.models import StoredObject
 from buckets.serving import parse_range, serve_object
@@ -23,7 +23,6 @@ from buckets.storage import (
     ObjectWriter,
     commit_object,
     ensure_room_for,
-    key_exists,
 )
 from origin import fetch, origin_auth, protection
 from origin.flight import FetchSlot, key_flight
@@ -185,12 +184,11 @@ class MirrorFetch:
                 self.release()
 
     def _saved_meanwhile(self):
-        """The object a fetch we waited for saved, if any (a refresh fetches anyway).
-        Usually there is none: a plain EXISTS says so for less than compiling the
-        SELECT of the whole row would cost."""
-        if self.replacing is not None or not key_exists(self.bucket, self.key):
+        """The object a fetch we waited for saved, if any (a refresh fetches anyway),
+        in one plain SELECT: no ORM query to compile on every miss."""
+        if self.replacing is not None:
             return None
-        return self.bucket.stored_objects.filter(key=self.key).first()
+        return bucket_lookup.current_version(self.bucket, self.key)
 
     def release(self):
         self.guard.release()

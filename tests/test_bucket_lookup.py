@@ -135,3 +135,18 @@ def test_no_bucket_by_that_name(bucket):
 def test_a_name_is_matched_exactly_not_as_a_pattern(bucket):
     assert bucket_lookup.load("alice-%") == (None, None)
     assert bucket_lookup.load("ALICE-BUCKET") == (None, None)
+
+
+def test_the_current_version_alone_equals_the_orms(
+    configured_bucket, photos, put_object, django_assert_num_queries
+):
+    key = "dir/ünïcode key.txt"
+    put_object(photos, key, b"other bucket")
+    expected = StoredObject.objects.get(bucket=configured_bucket, key=key)
+
+    with django_assert_num_queries(1):
+        current = bucket_lookup.current_version(configured_bucket, key)
+        assert current.bucket is configured_bucket
+
+    assert field_values(current) == field_values(expected)
+    assert bucket_lookup.current_version(configured_bucket, "no-such-key") is None
